@@ -1,0 +1,427 @@
+//! The engine: timed transfers, connect and accept on blocking TCP sockets.
+//!
+//! Every transfer first makes one attempt with `MSG_DONTWAIT`: when data (or
+//! buffer space) is there, that single system call is the whole cost, as it
+//! would have been without us. Only when it would block do we look at the
+//! descriptor's mode, and wait with a deadline; waiting and retrying with
+//! `MSG_DONTWAIT` never blocks past the deadline, even if another thread
+//! takes the data that poll announced. The descriptor's file status flags
+//! are never touched by transfers.
+
+use crate::fdtable::{self, Slot};
+use crate::real;
+use crate::sys::{SavedErrno, errno, set_errno};
+use crate::wait::{Wait, own_timeout, wait};
+use libc::{c_int, iovec, msghdr, sockaddr, socklen_t, ssize_t};
+
+/// What a hook does with the engine's answer.
+pub enum Outcome {
+    /// Return this, errno already set.
+    Done(ssize_t),
+    /// The descriptor turned out not to be a socket (a stale hint): let
+    /// libc's own function handle the call.
+    Bypass,
+}
+
+/// Direction of a transfer: which readiness, which own timeout.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Dir {
+    In,
+    Out,
+}
+
+impl Dir {
+    fn events(self) -> i16 {
+        match self {
+            Dir::In => libc::POLLIN,
+            Dir::Out => libc::POLLOUT,
+        }
+    }
+    fn own_opt(self) -> c_int {
+        match self {
+            Dir::In => libc::SO_RCVTIMEO,
+            Dir::Out => libc::SO_SNDTIMEO,
+        }
+    }
+}
+
+/// Runs a transfer of `total` bytes on TCP socket `fd` with idle timeout
+/// `t`. `attempt(done)` makes one non-blocking try at moving the bytes from
+/// offset `done` on and returns what the system call returned. With `all`
+/// (blocking sends, MSG_WAITALL) the call goes on until `total` bytes moved,
+/// as the blocking kernel call would.
+#[inline(always)]
+pub fn transfer<F: FnMut(usize) -> ssize_t>(
+    fd: c_int,
+    dir: Dir,
+    t: u64,
+    total: usize,
+    all: bool,
+    mut attempt: F,
+) -> Outcome {
+    let saved = SavedErrno::save();
+    let r = attempt(0);
+    if r >= 0 {
+        if r > 0 {
+            received(fd, dir);
+        }
+        if !all || r == 0 || r as usize >= total {
+            return Outcome::Done(r);
+        }
+    } else {
+        let e = errno();
+        if e != libc::EAGAIN {
+            if e == libc::ENOTSOCK {
+                fdtable::forget(fd);
+                return Outcome::Bypass;
+            }
+            return Outcome::Done(r);
+        }
+    }
+    Outcome::Done(transfer_slow(
+        fd,
+        dir,
+        t,
+        total,
+        all,
+        r.max(0) as usize,
+        saved,
+        &mut attempt,
+    ))
+}
+
+/// Bytes arrived: the receive clock's idle period ends. (Sending has no
+/// such shortcut: its progress is the peer's acks, see `wait::peer_acks`.)
+#[inline(always)]
+fn received(fd: c_int, dir: Dir) {
+    if let (Dir::In, Some(s)) = (dir, fdtable::slot(fd)) {
+        s.rx.progress();
+    }
+}
+
+/// The part of a transfer that has to wait. `done` bytes already moved.
+#[cold]
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn transfer_slow(
+    fd: c_int,
+    dir: Dir,
+    t: u64,
+    total: usize,
+    all: bool,
+    mut done: usize,
+    saved: SavedErrno,
+    attempt: &mut dyn FnMut(usize) -> ssize_t,
+) -> ssize_t {
+    let finish = |done: usize, e: c_int| -> ssize_t {
+        if done > 0 {
+            saved.restore();
+            done as ssize_t
+        } else {
+            set_errno(e);
+            -1
+        }
+    };
+    // SAFETY: F_GETFL takes no argument and only reads the status flags.
+    let fl = unsafe { real::fcntl(fd, libc::F_GETFL, 0) };
+    if fl < 0 {
+        return finish(done, errno());
+    }
+    if fl & libc::O_NONBLOCK != 0 {
+        // The program manages this socket itself: its answer is EAGAIN
+        // (or the partial count), exactly what the kernel said.
+        return finish(done, libc::EAGAIN);
+    }
+    let own = own_timeout(fd, dir.own_opt());
+    let own_deadline = if own == 0 {
+        0
+    } else {
+        crate::sys::now_ns().saturating_add(own)
+    };
+    let local = Slot::new();
+    let slot = fdtable::slot_alloc(fd).unwrap_or(&local);
+    let clock = if dir == Dir::In { &slot.rx } else { &slot.tx };
+    loop {
+        match wait(fd, dir.events(), t, own_deadline, clock, dir == Dir::Out) {
+            Wait::Ready => {}
+            Wait::TimedOut => return finish(done, libc::ETIMEDOUT),
+            Wait::OwnTimeout => return finish(done, libc::EAGAIN),
+            Wait::Interrupted => return finish(done, libc::EINTR),
+            Wait::Failed(e) => return finish(done, e),
+        }
+        let r = attempt(done);
+        if r > 0 {
+            done += r as usize;
+            if dir == Dir::In {
+                clock.progress();
+            }
+            if !all || done >= total {
+                saved.restore();
+                return done as ssize_t;
+            }
+        } else if r == 0 {
+            // End of stream (or nothing left to move).
+            saved.restore();
+            return done as ssize_t;
+        } else {
+            let e = errno();
+            if e != libc::EAGAIN {
+                return finish(done, e);
+            }
+            // Someone else took what poll announced: wait again, same clock.
+        }
+    }
+}
+
+/// An iovec array seen from byte offset `done`: fills `out` with the rest
+/// (the first entry trimmed), at most `out.len()` entries. Returns how many.
+pub fn iov_window(iov: &[iovec], mut done: usize, out: &mut [iovec]) -> usize {
+    let mut n = 0;
+    for v in iov {
+        if n == out.len() {
+            break;
+        }
+        if done >= v.iov_len {
+            done -= v.iov_len;
+            continue;
+        }
+        out[n] = iovec {
+            // SAFETY: done < iov_len, so the pointer stays inside the
+            // caller's buffer.
+            iov_base: unsafe { (v.iov_base as *mut u8).add(done) }.cast(),
+            iov_len: v.iov_len - done,
+        };
+        done = 0;
+        n += 1;
+    }
+    n
+}
+
+pub fn iov_total(iov: &[iovec]) -> usize {
+    iov.iter().fold(0usize, |a, v| a.saturating_add(v.iov_len))
+}
+
+/// Entries per retry after a partial vectored transfer (a stack array; a
+/// blocking call keeps going until all is moved, so windows are enough).
+pub const WINDOW: usize = 64;
+
+/// One non-blocking `sendmsg`/`recvmsg` attempt at offset `done` of `msg`.
+/// At offset 0 the caller's own msghdr is used unchanged; later attempts
+/// carry only the remaining data (no name, no ancillary data: those went
+/// with the first bytes).
+///
+/// # Safety
+/// `msg` must be a valid msghdr whose iov array is valid.
+pub unsafe fn msg_attempt(
+    fd: c_int,
+    msg: *mut msghdr,
+    flags: c_int,
+    done: usize,
+    dir: Dir,
+) -> ssize_t {
+    let flags = flags | libc::MSG_DONTWAIT;
+    if done == 0 {
+        // SAFETY: the caller's own arguments.
+        return unsafe {
+            match dir {
+                Dir::In => real::recvmsg(fd, msg, flags),
+                Dir::Out => real::sendmsg(fd, msg, flags),
+            }
+        };
+    }
+    // SAFETY: caller guarantees msg and its iov array are valid.
+    let iov = unsafe { iov_slice((*msg).msg_iov, (*msg).msg_iovlen as c_int) };
+    let mut win = [iovec {
+        iov_base: core::ptr::null_mut(),
+        iov_len: 0,
+    }; WINDOW];
+    let n = iov_window(iov, done, &mut win);
+    // SAFETY: msghdr is a plain C struct; zeroed is "no name, no control".
+    let mut m: msghdr = unsafe { core::mem::zeroed() };
+    m.msg_iov = win.as_mut_ptr();
+    m.msg_iovlen = n as _;
+    // SAFETY: m points to our window over the caller's buffers.
+    unsafe {
+        match dir {
+            Dir::In => real::recvmsg(fd, &mut m, flags),
+            Dir::Out => real::sendmsg(fd, &m, flags),
+        }
+    }
+}
+
+/// # Safety
+/// `iov` must point to `cnt` valid iovecs (or cnt <= 0).
+pub unsafe fn iov_slice<'a>(iov: *const iovec, cnt: c_int) -> &'a [iovec] {
+    if iov.is_null() || cnt <= 0 {
+        &[]
+    } else {
+        // SAFETY: per the contract.
+        unsafe { core::slice::from_raw_parts(iov, cnt as usize) }
+    }
+}
+
+/// A blocking `connect` with a timeout. The socket is switched to
+/// non-blocking for the duration of the call (connect has no per-call
+/// flag) and its exact original flags are put back before returning. On
+/// timeout the attempt is aborted in the kernel (connect to AF_UNSPEC), so
+/// the socket is closed-state as after a kernel connect timeout.
+///
+/// # Safety
+/// `addr`/`len` as for connect(2).
+pub unsafe fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t, t: u64) -> c_int {
+    let saved = SavedErrno::save();
+    // SAFETY: F_GETFL/F_SETFL on the caller's descriptor.
+    let fl = unsafe { real::fcntl(fd, libc::F_GETFL, 0) };
+    if fl < 0 || fl & libc::O_NONBLOCK != 0 {
+        // Not ours to time (non-blocking: the program waits itself).
+        saved.restore();
+        // SAFETY: the caller's own arguments.
+        return unsafe { real::connect(fd, addr, len) };
+    }
+    // SAFETY: as above; sets only O_NONBLOCK on top of the original flags.
+    if unsafe { real::fcntl(fd, libc::F_SETFL, (fl | libc::O_NONBLOCK) as usize) } < 0 {
+        saved.restore();
+        // SAFETY: the caller's own arguments.
+        return unsafe { real::connect(fd, addr, len) };
+    }
+    // Puts the flags back and returns `r` with errno `e` (or the saved one).
+    let done = |r: c_int, e: Option<c_int>| -> c_int {
+        // SAFETY: restores the exact flags read above.
+        unsafe { real::fcntl(fd, libc::F_SETFL, fl as usize) };
+        match e {
+            Some(e) => set_errno(e),
+            None => saved.restore(),
+        }
+        r
+    };
+    // SAFETY: the caller's own arguments.
+    let r = unsafe { real::connect(fd, addr, len) };
+    if r == 0 {
+        return done(0, None);
+    }
+    let e = errno();
+    // EALREADY: a retry after EINTR while the first attempt is still on.
+    if e != libc::EINPROGRESS && e != libc::EALREADY {
+        return done(-1, Some(e));
+    }
+    let own = own_timeout(fd, libc::SO_SNDTIMEO);
+    let own_deadline = if own == 0 {
+        0
+    } else {
+        crate::sys::now_ns().saturating_add(own)
+    };
+    let local = Slot::new();
+    let slot = fdtable::slot_alloc(fd).unwrap_or(&local);
+    match wait(fd, libc::POLLOUT, t, own_deadline, &slot.tx, false) {
+        Wait::Ready => {
+            let mut err: c_int = 0;
+            let mut elen = core::mem::size_of::<c_int>() as socklen_t;
+            // SAFETY: err/elen valid for an int.
+            let g = unsafe {
+                real::getsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    libc::SO_ERROR,
+                    (&raw mut err).cast(),
+                    &mut elen,
+                )
+            };
+            if g != 0 {
+                let e = errno();
+                return done(-1, Some(e));
+            }
+            if err == 0 {
+                slot.tx.progress();
+                done(0, None)
+            } else {
+                done(-1, Some(err))
+            }
+        }
+        Wait::TimedOut => {
+            abort_connect(fd);
+            done(-1, Some(libc::ETIMEDOUT))
+        }
+        // The kernel's own answer when SO_SNDTIMEO cuts a blocking connect.
+        Wait::OwnTimeout => done(-1, Some(libc::EINPROGRESS)),
+        Wait::Interrupted => done(-1, Some(libc::EINTR)),
+        Wait::Failed(e) => done(-1, Some(e)),
+    }
+}
+
+/// Aborts a pending connection: connect() to AF_UNSPEC disconnects a TCP
+/// socket (no RST for one still in SYN_SENT).
+fn abort_connect(fd: c_int) {
+    // SAFETY: a zeroed sockaddr with family AF_UNSPEC is a valid argument.
+    unsafe {
+        let mut sa: sockaddr = core::mem::zeroed();
+        sa.sa_family = libc::AF_UNSPEC as libc::sa_family_t;
+        real::connect(fd, &sa, core::mem::size_of::<sockaddr>() as socklen_t);
+    }
+}
+
+/// Waits (with a timeout) for a blocking listening socket to have a client.
+/// The flags are never touched (pre-forked workers share the socket), so a
+/// client another process takes between our poll and the accept leaves the
+/// accept blocking: the residual race, documented in the README.
+/// Returns `Err(errno)` to fail the accept, `Ok(())` to go on and accept.
+pub fn accept_wait(fd: c_int, t: u64) -> Result<(), c_int> {
+    let saved = SavedErrno::save();
+    // SAFETY: F_GETFL only reads flags.
+    let fl = unsafe { real::fcntl(fd, libc::F_GETFL, 0) };
+    if fl < 0 || fl & libc::O_NONBLOCK != 0 {
+        saved.restore();
+        return Ok(());
+    }
+    let own = own_timeout(fd, libc::SO_RCVTIMEO);
+    let own_deadline = if own == 0 {
+        0
+    } else {
+        crate::sys::now_ns().saturating_add(own)
+    };
+    let local = Slot::new();
+    let slot = fdtable::slot_alloc(fd).unwrap_or(&local);
+    let r = match wait(fd, libc::POLLIN, t, own_deadline, &slot.rx, false) {
+        Wait::Ready => {
+            slot.rx.progress();
+            Ok(())
+        }
+        Wait::TimedOut => Err(libc::ETIMEDOUT),
+        Wait::OwnTimeout => Err(libc::EAGAIN),
+        Wait::Interrupted => Err(libc::EINTR),
+        Wait::Failed(e) => Err(e),
+    };
+    saved.restore();
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(buf: &mut [u8]) -> iovec {
+        iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        }
+    }
+
+    #[test]
+    fn iov_window_skips_and_trims() {
+        let mut a = [0u8; 4];
+        let mut b = [0u8; 6];
+        let mut c = [0u8; 2];
+        let iov = [v(&mut a), v(&mut b), v(&mut c)];
+        assert_eq!(iov_total(&iov), 12);
+        let mut out = [iovec {
+            iov_base: core::ptr::null_mut(),
+            iov_len: 0,
+        }; 2];
+        assert_eq!(iov_window(&iov, 5, &mut out), 2);
+        assert_eq!(out[0].iov_len, 5);
+        assert_eq!(out[0].iov_base as usize, b.as_ptr() as usize + 1);
+        assert_eq!(out[1].iov_len, 2);
+        assert_eq!(iov_window(&iov, 12, &mut out), 0);
+        assert_eq!(iov_window(&iov, 0, &mut out[..1]), 1);
+        assert_eq!(out[0].iov_len, 4);
+    }
+}

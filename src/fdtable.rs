@@ -1,0 +1,370 @@
+//! Per-descriptor state: what the descriptor is (a hint) and its idle clock.
+//!
+//! A two-level table indexed by fd number, lock-free: the first 1024 slots
+//! are static, later chunks of 1024 are mapped with `mmap` the first time a
+//! descriptor in their range needs a slot (a system call, safe in a signal
+//! handler; nothing here calls malloc or takes a lock). Descriptors past
+//! `MAX_FDS` have no slot: they are classified on every call and get a
+//! clock per call instead of per socket.
+//!
+//! The class is only a hint. Hooks that create descriptors (socket,
+//! socketpair, accept, dup*, fcntl(F_DUPFD), SCM_RIGHTS in recvmsg) and
+//! close/close_range keep it true; a descriptor closed behind our back
+//! (fclose) and reused by open/pipe keeps a stale "TCP" hint, which the
+//! engine notices at once (`ENOTSOCK`) and corrects. Blocking mode is never
+//! cached: it is read with F_GETFL when a call has to wait.
+
+use crate::real;
+use core::ptr;
+use core::sync::atomic::{AtomicPtr, AtomicU8, AtomicU64, Ordering::Relaxed};
+use libc::c_int;
+
+pub const UNKNOWN: u8 = 0;
+pub const TCP: u8 = 1;
+pub const OTHER: u8 = 2;
+
+const CHUNK: usize = 1024;
+const CHUNKS: usize = 1024;
+pub const MAX_FDS: usize = CHUNK * CHUNKS;
+
+/// One direction's idle clock.
+pub struct Clock {
+    /// Start of the current idle period (monotonic ns), 0: none.
+    idle_since: AtomicU64,
+    /// When a call last waited on, or gave up on, this direction.
+    last_wait: AtomicU64,
+    /// Sending only: the peer's `tcpi_bytes_acked` when last looked at.
+    acked: AtomicU64,
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock {
+    pub const fn new() -> Self {
+        Clock {
+            idle_since: AtomicU64::new(0),
+            last_wait: AtomicU64::new(0),
+            acked: AtomicU64::new(0),
+        }
+    }
+
+    fn reset(&self) {
+        self.idle_since.store(0, Relaxed);
+        self.last_wait.store(0, Relaxed);
+        self.acked.store(0, Relaxed);
+    }
+
+    /// Bytes moved: the idle period (if any) is over. Costs one load when
+    /// the socket was not idle, so the ready-data path stays cheap.
+    #[inline(always)]
+    pub fn progress(&self) {
+        if self.idle_since.load(Relaxed) != 0 {
+            self.idle_since.store(0, Relaxed);
+        }
+    }
+
+    /// A call starts waiting at `now` with timeout `t`: returns the start of
+    /// the idle period it belongs to. The period carries on from an earlier
+    /// call (a retry after a partial count, EINTR or a timeout) as long as
+    /// no byte moved since and that call waited within `t` of now;
+    /// otherwise a new one starts now.
+    pub fn begin_wait(&self, now: u64, t: u64) -> u64 {
+        let since = self.idle_since.load(Relaxed);
+        let last = self.last_wait.load(Relaxed);
+        self.last_wait.store(now, Relaxed);
+        if since != 0 && since <= now && now.saturating_sub(last) <= t {
+            since
+        } else {
+            self.idle_since.store(now, Relaxed);
+            now
+        }
+    }
+
+    /// While waiting, `since` is our idea of the idle start; the socket may
+    /// know better (another thread moved bytes, or started a later period).
+    pub fn refresh(&self, since: u64, now: u64) -> u64 {
+        match self.idle_since.load(Relaxed) {
+            0 => {
+                self.idle_since.store(now, Relaxed);
+                now
+            }
+            cur if cur > since => cur,
+            _ => since,
+        }
+    }
+
+    /// The peer has acknowledged `acked` bytes in all, the last ack `at`
+    /// (ns): if that is more than when we last looked, the peer made
+    /// progress then, and the idle period starts no earlier than `at`.
+    pub fn note_acked(&self, since: u64, acked: u64, at: u64) -> u64 {
+        if self.acked.swap(acked, Relaxed) != acked && at > since {
+            self.idle_since.store(at, Relaxed);
+            at
+        } else {
+            since
+        }
+    }
+
+    /// A call stops waiting without having moved a byte (timeout, EINTR).
+    pub fn end_wait(&self, now: u64) {
+        self.last_wait.store(now, Relaxed);
+    }
+}
+
+pub struct Slot {
+    class: AtomicU8,
+    /// Receiving (and accepting): progress is bytes received.
+    pub rx: Clock,
+    /// Sending (and connecting): progress is bytes the peer acknowledged;
+    /// bytes that merely went into our own send buffer do not count.
+    pub tx: Clock,
+}
+
+impl Default for Slot {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Slot {
+    pub const fn new() -> Self {
+        Slot {
+            class: AtomicU8::new(UNKNOWN),
+            rx: Clock::new(),
+            tx: Clock::new(),
+        }
+    }
+
+    fn reset(&self, class: u8) {
+        self.class.store(class, Relaxed);
+        self.rx.reset();
+        self.tx.reset();
+    }
+}
+
+static FIRST: [Slot; CHUNK] = [const { Slot::new() }; CHUNK];
+static CHUNK_PTRS: [AtomicPtr<Slot>; CHUNKS] = [const { AtomicPtr::new(ptr::null_mut()) }; CHUNKS];
+
+/// The slot of `fd` if it exists already (no allocation).
+#[inline(always)]
+pub fn slot(fd: c_int) -> Option<&'static Slot> {
+    let i = fd as usize; // negative fds become huge and fall out below
+    if i < CHUNK {
+        return Some(&FIRST[i]);
+    }
+    if i >= MAX_FDS {
+        return None;
+    }
+    let p = CHUNK_PTRS[i / CHUNK].load(Relaxed);
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: a published chunk pointer points to CHUNK zero-initialised
+    // (valid, all-UNKNOWN) slots that are never unmapped.
+    Some(unsafe { &*p.add(i % CHUNK) })
+}
+
+/// The slot of `fd`, mapping its chunk if needed. `None` past MAX_FDS or
+/// if the kernel refuses the mapping.
+pub fn slot_alloc(fd: c_int) -> Option<&'static Slot> {
+    if let Some(s) = slot(fd) {
+        return Some(s);
+    }
+    let i = fd as usize;
+    if i >= MAX_FDS {
+        return None;
+    }
+    let size = CHUNK * core::mem::size_of::<Slot>();
+    // SAFETY: an anonymous private mapping: zero-filled memory, which is a
+    // valid Slot array (atomics of 0 = UNKNOWN, no clock).
+    let p = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            size,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return None;
+    }
+    let p = p as *mut Slot;
+    if let Err(_other) =
+        CHUNK_PTRS[i / CHUNK].compare_exchange(ptr::null_mut(), p, Relaxed, Relaxed)
+    {
+        // Another thread published first: use theirs.
+        // SAFETY: p is our own mapping, never published.
+        unsafe { libc::munmap(p.cast(), size) };
+    }
+    slot(fd)
+}
+
+/// Is `fd` a TCP socket (AF_INET/AF_INET6)? Answers from the hint; an
+/// unknown descriptor is classified once with getsockopt (errno kept).
+#[inline(always)]
+pub fn is_tcp(fd: c_int) -> bool {
+    match slot(fd).map(|s| s.class.load(Relaxed)) {
+        Some(TCP) => true,
+        Some(OTHER) => false,
+        _ => classify_slow(fd),
+    }
+}
+
+/// Could `fd` be a TCP socket? True for TCP and for not-yet-classified
+/// descriptors; a load and no system call.
+#[inline(always)]
+pub fn maybe_tcp(fd: c_int) -> bool {
+    slot(fd).is_none_or(|s| s.class.load(Relaxed) != OTHER)
+}
+
+#[cold]
+#[inline(never)]
+fn classify_slow(fd: c_int) -> bool {
+    if fd < 0 {
+        return false;
+    }
+    let class = probe(fd);
+    if let Some(s) = slot_alloc(fd) {
+        // Only fill an UNKNOWN slot: a creating hook that ran meanwhile on
+        // a reused number knows better than our probe.
+        let _ = s.class.compare_exchange(UNKNOWN, class, Relaxed, Relaxed);
+    }
+    class == TCP
+}
+
+/// Asks the kernel what `fd` is: SO_PROTOCOL is IPPROTO_TCP only for TCP
+/// sockets, SO_DOMAIN tells inet from the rest. Fails on non-sockets.
+fn probe(fd: c_int) -> u8 {
+    let saved = crate::sys::SavedErrno::save();
+    let get = |opt: c_int| -> Option<c_int> {
+        let mut v: c_int = 0;
+        let mut len = core::mem::size_of::<c_int>() as libc::socklen_t;
+        // SAFETY: v and len are valid for getsockopt to write an int.
+        let r =
+            unsafe { real::getsockopt(fd, libc::SOL_SOCKET, opt, (&raw mut v).cast(), &mut len) };
+        (r == 0).then_some(v)
+    };
+    let class = match get(libc::SO_PROTOCOL) {
+        Some(p) if p == libc::IPPROTO_TCP => match get(libc::SO_DOMAIN) {
+            Some(d) if d == libc::AF_INET || d == libc::AF_INET6 => TCP,
+            _ => OTHER,
+        },
+        _ => OTHER,
+    };
+    saved.restore();
+    class
+}
+
+/// The class a new socket gets from its `socket()` arguments.
+pub fn class_for(domain: c_int, ty: c_int, proto: c_int) -> u8 {
+    let stream = ty & 0xf == libc::SOCK_STREAM;
+    let inet = domain == libc::AF_INET || domain == libc::AF_INET6;
+    if inet && stream && (proto == 0 || proto == libc::IPPROTO_TCP) {
+        TCP
+    } else {
+        OTHER
+    }
+}
+
+/// A descriptor was created (or re-created) as `class`.
+pub fn set(fd: c_int, class: u8) {
+    if fd < 0 {
+        return;
+    }
+    if let Some(s) = slot_alloc(fd) {
+        s.reset(class);
+    }
+}
+
+/// A descriptor was closed: its number may come back as anything.
+#[inline(always)]
+pub fn forget(fd: c_int) {
+    if let Some(s) = slot(fd) {
+        s.reset(UNKNOWN);
+    }
+}
+
+/// `new` now refers to what `old` refers to.
+pub fn copy(old: c_int, new: c_int) {
+    if old == new || new < 0 {
+        return;
+    }
+    let class = slot(old).map_or(UNKNOWN, |s| s.class.load(Relaxed));
+    set(new, class);
+}
+
+/// Forgets every slot in `first..=last` that exists.
+pub fn forget_range(first: u32, last: u32) {
+    let last = (last as usize).min(MAX_FDS - 1);
+    let mut i = first as usize;
+    while i <= last {
+        if slot(i as c_int).is_none() {
+            // Whole chunk unmapped: nothing to forget in it.
+            i = (i / CHUNK + 1) * CHUNK;
+            continue;
+        }
+        forget(i as c_int);
+        i += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_from_socket_arguments() {
+        assert_eq!(class_for(libc::AF_INET, libc::SOCK_STREAM, 0), TCP);
+        assert_eq!(
+            class_for(
+                libc::AF_INET6,
+                libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                libc::IPPROTO_TCP
+            ),
+            TCP
+        );
+        assert_eq!(class_for(libc::AF_INET, libc::SOCK_DGRAM, 0), OTHER);
+        assert_eq!(class_for(libc::AF_UNIX, libc::SOCK_STREAM, 0), OTHER);
+        assert_eq!(class_for(libc::AF_INET, libc::SOCK_STREAM, 262), OTHER);
+    }
+
+    #[test]
+    fn idle_clock_carries_over_retries_but_not_stale_periods() {
+        let s = Clock::new();
+        let t = 1000;
+        assert_eq!(s.begin_wait(10_000, t), 10_000);
+        s.end_wait(11_000);
+        // Retry soon after giving up: same period.
+        assert_eq!(s.begin_wait(11_100, t), 10_000);
+        s.end_wait(11_200);
+        // Came back much later: a new period.
+        assert_eq!(s.begin_wait(50_000, t), 50_000);
+        // Bytes moved: a new period.
+        s.progress();
+        assert_eq!(s.begin_wait(50_500, t), 50_500);
+        // Another thread moved bytes while we waited.
+        s.progress();
+        assert_eq!(s.refresh(50_500, 50_900), 50_900);
+        // Acks: new ones move the start to the last ack, old ones do not.
+        assert_eq!(s.note_acked(50_900, 10, 51_000), 51_000);
+        assert_eq!(s.note_acked(51_000, 10, 52_000), 51_000);
+    }
+
+    #[test]
+    fn high_descriptors_get_mapped_slots() {
+        let fd = 5 * CHUNK as c_int + 7;
+        assert!(slot(fd).is_none());
+        set(fd, TCP);
+        assert!(is_tcp(fd));
+        forget_range(0, u32::MAX);
+        assert_eq!(slot(fd).unwrap().class.load(Relaxed), UNKNOWN);
+        assert!(slot(-1).is_none());
+        assert!(slot_alloc(MAX_FDS as c_int).is_none());
+    }
+}

@@ -1,0 +1,109 @@
+//! Allocation-free lines for stderr: built in a fixed stack buffer and
+//! written with one call to the real `write(2)` (safe inside hooks and
+//! signal handlers; a line that does not fit is cut, never overflows).
+
+const CAP: usize = 256;
+
+pub struct Line {
+    buf: [u8; CAP],
+    len: usize,
+}
+
+impl Default for Line {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Line {
+    pub const fn new() -> Self {
+        Line {
+            buf: [0; CAP],
+            len: 0,
+        }
+    }
+
+    /// Appends bytes, keeping one byte for the final newline.
+    pub fn push(&mut self, s: &[u8]) {
+        for &b in s {
+            if self.len >= CAP - 1 {
+                return;
+            }
+            self.buf[self.len] = b;
+            self.len += 1;
+        }
+    }
+
+    /// Appends a user-supplied value: printable ASCII as is, `"` and `\`
+    /// escaped, anything else as `\xNN`; longer than `max` bytes: cut, `...`.
+    pub fn push_escaped(&mut self, s: &[u8], max: usize) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        for &b in s.iter().take(max) {
+            match b {
+                b'"' | b'\\' => self.push(&[b'\\', b]),
+                0x20..=0x7e => self.push(&[b]),
+                _ => self.push(&[b'\\', b'x', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]),
+            }
+        }
+        if s.len() > max {
+            self.push(b"...");
+        }
+    }
+
+    /// Appends an unsigned decimal number.
+    pub fn push_u64(&mut self, mut v: u64) {
+        let mut tmp = [0u8; 20];
+        let mut i = tmp.len();
+        loop {
+            i -= 1;
+            tmp[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        self.push(&tmp[i..]);
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    /// Adds the newline and writes the line to fd 2 with one `write`.
+    /// errno is left as it was; a failed write (fd 2 closed) is ignored.
+    pub fn emit(mut self) {
+        self.buf[self.len] = b'\n';
+        self.len += 1;
+        let saved = crate::sys::SavedErrno::save();
+        // SAFETY: buf[..len] is initialised memory owned by self.
+        unsafe { crate::real::write(2, self.buf.as_ptr().cast(), self.len) };
+        saved.restore();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_and_cuts() {
+        let mut l = Line::new();
+        l.push_escaped(b"a\"b\\c\n\xff", 64);
+        assert_eq!(l.as_bytes(), b"a\\\"b\\\\c\\x0a\\xff");
+        let mut l = Line::new();
+        l.push_escaped(b"abcdef", 3);
+        assert_eq!(l.as_bytes(), b"abc...");
+    }
+
+    #[test]
+    fn numbers_and_capacity() {
+        let mut l = Line::new();
+        l.push_u64(0);
+        l.push(b" ");
+        l.push_u64(18446744073709551615);
+        assert_eq!(l.as_bytes(), b"0 18446744073709551615");
+        let mut l = Line::new();
+        l.push(&[b'x'; 1000]);
+        assert_eq!(l.as_bytes().len(), CAP - 1);
+    }
+}
