@@ -144,7 +144,12 @@ fn transfer_slow(
     loop {
         match wait(fd, dir.events(), t, own_deadline, clock, dir == Dir::Out) {
             Wait::Ready => {}
-            Wait::TimedOut => return finish(done, libc::ETIMEDOUT),
+            Wait::TimedOut => {
+                if done == 0 {
+                    clock.expire();
+                }
+                return finish(done, libc::ETIMEDOUT);
+            }
             Wait::OwnTimeout => return finish(done, libc::EAGAIN),
             Wait::Interrupted => return finish(done, libc::EINTR),
             Wait::Failed(e) => return finish(done, e),
@@ -300,9 +305,15 @@ pub unsafe fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t, t: u64) 
         return done(0, None);
     }
     let e = errno();
-    // EALREADY: a retry after EINTR while the first attempt is still on.
+    // EALREADY: a retry after EINTR while the first attempt is still on;
+    // its clock carries on. EINPROGRESS: a new attempt, a new clock.
     if e != libc::EINPROGRESS && e != libc::EALREADY {
         return done(-1, Some(e));
+    }
+    let local = Slot::new();
+    let slot = fdtable::slot_alloc(fd).unwrap_or(&local);
+    if e == libc::EINPROGRESS {
+        slot.tx.expire();
     }
     let own = own_timeout(fd, libc::SO_SNDTIMEO);
     let own_deadline = if own == 0 {
@@ -310,8 +321,6 @@ pub unsafe fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t, t: u64) 
     } else {
         crate::sys::now_ns().saturating_add(own)
     };
-    let local = Slot::new();
-    let slot = fdtable::slot_alloc(fd).unwrap_or(&local);
     match wait(fd, libc::POLLOUT, t, own_deadline, &slot.tx, false) {
         Wait::Ready => {
             let mut err: c_int = 0;
@@ -338,6 +347,7 @@ pub unsafe fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t, t: u64) 
             }
         }
         Wait::TimedOut => {
+            slot.tx.expire();
             abort_connect(fd);
             done(-1, Some(libc::ETIMEDOUT))
         }
@@ -385,7 +395,10 @@ pub fn accept_wait(fd: c_int, t: u64) -> Result<(), c_int> {
             slot.rx.progress();
             Ok(())
         }
-        Wait::TimedOut => Err(libc::ETIMEDOUT),
+        Wait::TimedOut => {
+            slot.rx.expire();
+            Err(libc::ETIMEDOUT)
+        }
         Wait::OwnTimeout => Err(libc::EAGAIN),
         Wait::Interrupted => Err(libc::EINTR),
         Wait::Failed(e) => Err(e),

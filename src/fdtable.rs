@@ -113,6 +113,14 @@ impl Clock {
     pub fn end_wait(&self, now: u64) {
         self.last_wait.store(now, Relaxed);
     }
+
+    /// A call failed with ETIMEDOUT: the period is spent. The next call
+    /// starts a fresh one, so a program that retries after the error waits
+    /// T again instead of spinning on immediate failures. (A call that
+    /// returned a partial count keeps the period: its retry fails at once.)
+    pub fn expire(&self) {
+        self.idle_since.store(0, Relaxed);
+    }
 }
 
 pub struct Slot {
@@ -343,6 +351,10 @@ mod tests {
         // Retry soon after giving up: same period.
         assert_eq!(s.begin_wait(11_100, t), 10_000);
         s.end_wait(11_200);
+        // A call that failed with ETIMEDOUT spends the period.
+        s.expire();
+        assert_eq!(s.begin_wait(11_300, t), 11_300);
+        s.end_wait(11_400);
         // Came back much later: a new period.
         assert_eq!(s.begin_wait(50_000, t), 50_000);
         // Bytes moved: a new period.
