@@ -145,8 +145,16 @@ fn transfer_slow(
         match wait(fd, dir.events(), t, own_deadline, clock, dir == Dir::Out) {
             Wait::Ready => {}
             Wait::TimedOut => {
+                // Last non-blocking attempts: poll announces send space only
+                // once a third of the buffer is free, and data may have come
+                // at the last moment. What still fits now is what a blocking
+                // call would have moved; the retry then fails at once.
+                let before = done;
+                done = drain(done, total, all, attempt);
                 if done == 0 {
                     clock.expire();
+                } else if dir == Dir::In && done > before {
+                    clock.progress();
                 }
                 return finish(done, libc::ETIMEDOUT);
             }
@@ -176,6 +184,29 @@ fn transfer_slow(
             // Someone else took what poll announced: wait again, same clock.
         }
     }
+}
+
+/// Non-blocking attempts from `done` on until one would block (or, without
+/// `all`, the first that moves something); returns the new `done`.
+fn drain(
+    mut done: usize,
+    total: usize,
+    all: bool,
+    attempt: &mut dyn FnMut(usize) -> ssize_t,
+) -> usize {
+    let saved = SavedErrno::save();
+    while !all || done < total {
+        let r = attempt(done);
+        if r <= 0 {
+            break;
+        }
+        done += r as usize;
+        if !all {
+            break;
+        }
+    }
+    saved.restore();
+    done
 }
 
 /// An iovec array seen from byte offset `done`: fills `out` with the rest
