@@ -100,12 +100,13 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t
     if t == 0 {
         return unsafe { real::read(fd, buf, n) };
     }
-    unsafe { read_timed(fd, buf, n, t) }
+    unsafe { read_timed(fd, buf, n) }
 }
 
 /// The timed path of `read`, out of line so the hook stays a tail call.
 #[inline(never)]
-unsafe fn read_timed(fd: c_int, buf: *mut c_void, n: size_t, t: u64) -> ssize_t {
+unsafe fn read_timed(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t {
+    let t = READ_NS.load(Relaxed);
     if !fdtable::is_tcp(fd) {
         return unsafe { real::read(fd, buf, n) };
     }
@@ -129,18 +130,13 @@ pub unsafe extern "C" fn __read_chk(
         // n > buflen: libc's own check reports the overflow and aborts.
         return unsafe { real::__read_chk(fd, buf, n, buflen) };
     }
-    unsafe { read_chk_timed(fd, buf, n, buflen, t) }
+    unsafe { read_chk_timed(fd, buf, n, buflen) }
 }
 
 /// The timed path of `__read_chk`, out of line so the hook stays a tail call.
 #[inline(never)]
-unsafe fn read_chk_timed(
-    fd: c_int,
-    buf: *mut c_void,
-    n: size_t,
-    buflen: size_t,
-    t: u64,
-) -> ssize_t {
+unsafe fn read_chk_timed(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t) -> ssize_t {
+    let t = READ_NS.load(Relaxed);
     if !fdtable::is_tcp(fd) {
         return unsafe { real::__read_chk(fd, buf, n, buflen) };
     }
@@ -158,12 +154,13 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> ssiz
     if t == 0 || !(0..=IOV_MAX).contains(&cnt) {
         return unsafe { real::readv(fd, iov, cnt) };
     }
-    unsafe { readv_timed(fd, iov, cnt, t) }
+    unsafe { readv_timed(fd, iov, cnt) }
 }
 
 /// The timed path of `readv`, out of line so the hook stays a tail call.
 #[inline(never)]
-unsafe fn readv_timed(fd: c_int, iov: *const iovec, cnt: c_int, t: u64) -> ssize_t {
+unsafe fn readv_timed(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
+    let t = READ_NS.load(Relaxed);
     if !fdtable::is_tcp(fd) {
         return unsafe { real::readv(fd, iov, cnt) };
     }
@@ -182,12 +179,13 @@ pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, n: size_t, flags: c_i
     if t == 0 {
         return unsafe { real::recv(fd, buf, n, flags) };
     }
-    unsafe { recv_timed(fd, buf, n, flags, t) }
+    unsafe { recv_timed(fd, buf, n, flags) }
 }
 
 /// The timed path of `recv`, out of line so the hook stays a tail call.
 #[inline(never)]
-unsafe fn recv_timed(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int, t: u64) -> ssize_t {
+unsafe fn recv_timed(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int) -> ssize_t {
+    let t = READ_NS.load(Relaxed);
     if !fdtable::is_tcp(fd) {
         return unsafe { real::recv(fd, buf, n, flags) };
     }
@@ -211,7 +209,7 @@ pub unsafe extern "C" fn __recv_chk(
     if t == 0 || n > buflen {
         return unsafe { real::__recv_chk(fd, buf, n, buflen, flags) };
     }
-    unsafe { recv_chk_timed(fd, buf, n, buflen, flags, t) }
+    unsafe { recv_chk_timed(fd, buf, n, buflen, flags) }
 }
 
 /// The timed path of `__recv_chk`, out of line so the hook stays a tail call.
@@ -222,8 +220,8 @@ unsafe fn recv_chk_timed(
     n: size_t,
     buflen: size_t,
     flags: c_int,
-    t: u64,
 ) -> ssize_t {
+    let t = READ_NS.load(Relaxed);
     if !fdtable::is_tcp(fd) {
         return unsafe { real::__recv_chk(fd, buf, n, buflen, flags) };
     }
@@ -272,7 +270,7 @@ pub unsafe extern "C" fn recvfrom(
     if t == 0 {
         return unsafe { real::recvfrom(fd, buf, n, flags, addr, len) };
     }
-    unsafe { recvfrom_timed(fd, buf, n, flags, addr, len, t) }
+    unsafe { recvfrom_timed(fd, buf, n, flags, addr, len) }
 }
 
 /// The timed path of `recvfrom`, out of line so the hook stays a tail call.
@@ -284,8 +282,8 @@ unsafe fn recvfrom_timed(
     flags: c_int,
     addr: *mut sockaddr,
     len: *mut socklen_t,
-    t: u64,
 ) -> ssize_t {
+    let t = READ_NS.load(Relaxed);
     if !fdtable::is_tcp(fd) {
         return unsafe { real::recvfrom(fd, buf, n, flags, addr, len) };
     }
@@ -311,7 +309,7 @@ pub unsafe extern "C" fn __recvfrom_chk(
     if t == 0 || n > buflen {
         return unsafe { real::__recvfrom_chk(fd, buf, n, buflen, flags, addr, len) };
     }
-    unsafe { recvfrom_chk_timed(fd, buf, n, buflen, flags, addr, len, t) }
+    unsafe { recvfrom_chk_timed(fd, buf, n, buflen, flags, addr, len) }
 }
 
 /// The timed path of `__recvfrom_chk`, out of line so the hook stays a tail call.
@@ -324,8 +322,8 @@ unsafe fn recvfrom_chk_timed(
     flags: c_int,
     addr: *mut sockaddr,
     len: *mut socklen_t,
-    t: u64,
 ) -> ssize_t {
+    let t = READ_NS.load(Relaxed);
     if !fdtable::is_tcp(fd) {
         return unsafe { real::__recvfrom_chk(fd, buf, n, buflen, flags, addr, len) };
     }
@@ -342,8 +340,15 @@ pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> s
     if !ENABLED.load(Relaxed) {
         return unsafe { real::recvmsg(fd, msg, flags) };
     }
+    unsafe { recvmsg_tracked(fd, msg, flags) }
+}
+
+/// recvmsg while the library is on: timed on TCP sockets, and on any
+/// socket the descriptors received over SCM_RIGHTS are noted.
+#[inline(never)]
+unsafe fn recvmsg_tracked(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
     let t = read_t(fd, flags);
-    if t != 0 && !msg.is_null() {
+    if t != 0 && !msg.is_null() && fdtable::is_tcp(fd) {
         // SAFETY: msg is the caller's valid msghdr.
         let iov = unsafe { iov_slice((*msg).msg_iov, (*msg).msg_iovlen as c_int) };
         let total = iov_total(iov);
@@ -393,12 +398,13 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssiz
     if t == 0 {
         return unsafe { real::write(fd, buf, n) };
     }
-    unsafe { write_timed(fd, buf, n, t) }
+    unsafe { write_timed(fd, buf, n) }
 }
 
 /// The timed path of `write`, out of line so the hook stays a tail call.
 #[inline(never)]
-unsafe fn write_timed(fd: c_int, buf: *const c_void, n: size_t, t: u64) -> ssize_t {
+unsafe fn write_timed(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t {
+    let t = WRITE_NS.load(Relaxed);
     if !fdtable::is_tcp(fd) {
         return unsafe { real::write(fd, buf, n) };
     }
@@ -417,12 +423,13 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssi
     if t == 0 || !(0..=IOV_MAX).contains(&cnt) {
         return unsafe { real::writev(fd, iov, cnt) };
     }
-    unsafe { writev_timed(fd, iov, cnt, t) }
+    unsafe { writev_timed(fd, iov, cnt) }
 }
 
 /// The timed path of `writev`, out of line so the hook stays a tail call.
 #[inline(never)]
-unsafe fn writev_timed(fd: c_int, iov: *const iovec, cnt: c_int, t: u64) -> ssize_t {
+unsafe fn writev_timed(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
+    let t = WRITE_NS.load(Relaxed);
     if !fdtable::is_tcp(fd) {
         return unsafe { real::writev(fd, iov, cnt) };
     }
@@ -443,12 +450,13 @@ pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, n: size_t, flags: c
     if t == 0 {
         return unsafe { real::send(fd, buf, n, flags) };
     }
-    unsafe { send_timed(fd, buf, n, flags, t) }
+    unsafe { send_timed(fd, buf, n, flags) }
 }
 
 /// The timed path of `send`, out of line so the hook stays a tail call.
 #[inline(never)]
-unsafe fn send_timed(fd: c_int, buf: *const c_void, n: size_t, flags: c_int, t: u64) -> ssize_t {
+unsafe fn send_timed(fd: c_int, buf: *const c_void, n: size_t, flags: c_int) -> ssize_t {
+    let t = WRITE_NS.load(Relaxed);
     if !fdtable::is_tcp(fd) {
         return unsafe { real::send(fd, buf, n, flags) };
     }
@@ -478,7 +486,7 @@ pub unsafe extern "C" fn sendto(
     if t == 0 {
         return unsafe { real::sendto(fd, buf, n, flags, addr, len) };
     }
-    unsafe { sendto_timed(fd, buf, n, flags, addr, len, t) }
+    unsafe { sendto_timed(fd, buf, n, flags, addr, len) }
 }
 
 /// The timed path of `sendto`, out of line so the hook stays a tail call.
@@ -490,8 +498,8 @@ unsafe fn sendto_timed(
     flags: c_int,
     addr: *const sockaddr,
     len: socklen_t,
-    t: u64,
 ) -> ssize_t {
+    let t = WRITE_NS.load(Relaxed);
     if !fdtable::is_tcp(fd) {
         return unsafe { real::sendto(fd, buf, n, flags, addr, len) };
     }
@@ -520,12 +528,13 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
     if t == 0 || msg.is_null() {
         return unsafe { real::sendmsg(fd, msg, flags) };
     }
-    unsafe { sendmsg_timed(fd, msg, flags, t) }
+    unsafe { sendmsg_timed(fd, msg, flags) }
 }
 
 /// The timed path of `sendmsg`, out of line so the hook stays a tail call.
 #[inline(never)]
-unsafe fn sendmsg_timed(fd: c_int, msg: *const msghdr, flags: c_int, t: u64) -> ssize_t {
+unsafe fn sendmsg_timed(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
+    let t = WRITE_NS.load(Relaxed);
     if !fdtable::is_tcp(fd) {
         return unsafe { real::sendmsg(fd, msg, flags) };
     }
@@ -543,7 +552,14 @@ unsafe fn sendmsg_timed(fd: c_int, msg: *const msghdr, flags: c_int, t: u64) -> 
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
-    let t = CONNECT_NS.load(Relaxed);
+    if CONNECT_NS.load(Relaxed) == 0 || !fdtable::maybe_tcp(fd) {
+        return unsafe { real::connect(fd, addr, len) };
+    }
+    unsafe { connect_timed(fd, addr, len) }
+}
+
+#[inline(never)]
+unsafe fn connect_timed(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
     // SAFETY: addr is read only when non-null and long enough for a family.
     let inet = !addr.is_null()
         && len as usize >= core::mem::size_of::<libc::sa_family_t>()
@@ -551,25 +567,35 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
             unsafe { (*addr).sa_family } as c_int,
             libc::AF_INET | libc::AF_INET6
         );
-    if t == 0 || !inet || !fdtable::is_tcp(fd) {
+    if !inet || !fdtable::is_tcp(fd) {
         return unsafe { real::connect(fd, addr, len) };
     }
-    unsafe { engine::connect(fd, addr, len, t) }
+    unsafe { engine::connect(fd, addr, len, CONNECT_NS.load(Relaxed)) }
 }
 
-/// Shared by accept and accept4: the optional wait, then the class of the
-/// new descriptor (a TCP listener gives TCP sockets).
-#[inline(always)]
-fn before_accept(fd: c_int) -> Result<bool, c_int> {
+/// accept/accept4 while the library is on: the optional wait (only with
+/// TIMEOUTSOCK_ACCEPT_SECS), the real call, then the new descriptor's
+/// class (a TCP listener gives TCP sockets; anything else is classified
+/// when first used).
+#[inline(never)]
+unsafe fn accept_tracked(
+    fd: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+    flags: Option<c_int>,
+) -> c_int {
     let tcp = fdtable::is_tcp(fd);
     let t = ACCEPT_NS.load(Relaxed);
-    if tcp && t != 0 {
-        engine::accept_wait(fd, t)?;
+    if let (true, Some(Err(e))) = (tcp, (t != 0).then(|| engine::accept_wait(fd, t))) {
+        set_errno(e);
+        return -1;
     }
-    Ok(tcp)
-}
-
-fn after_accept(r: c_int, tcp: bool) -> c_int {
+    let r = unsafe {
+        match flags {
+            None => real::accept(fd, addr, len),
+            Some(f) => real::accept4(fd, addr, len, f),
+        }
+    };
     if r >= 0 {
         fdtable::set(r, if tcp { TCP } else { UNKNOWN });
     }
@@ -581,13 +607,7 @@ pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut sockle
     if !ENABLED.load(Relaxed) {
         return unsafe { real::accept(fd, addr, len) };
     }
-    match before_accept(fd) {
-        Ok(tcp) => after_accept(unsafe { real::accept(fd, addr, len) }, tcp),
-        Err(e) => {
-            set_errno(e);
-            -1
-        }
-    }
+    unsafe { accept_tracked(fd, addr, len, None) }
 }
 
 #[unsafe(no_mangle)]
@@ -600,13 +620,7 @@ pub unsafe extern "C" fn accept4(
     if !ENABLED.load(Relaxed) {
         return unsafe { real::accept4(fd, addr, len, flags) };
     }
-    match before_accept(fd) {
-        Ok(tcp) => after_accept(unsafe { real::accept4(fd, addr, len, flags) }, tcp),
-        Err(e) => {
-            set_errno(e);
-            -1
-        }
-    }
+    unsafe { accept_tracked(fd, addr, len, Some(flags)) }
 }
 
 // ------------------------------------------ keeping descriptor hints true
@@ -616,6 +630,11 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, proto: c_int) -> c_int
     if !ENABLED.load(Relaxed) {
         return unsafe { real::socket(domain, ty, proto) };
     }
+    unsafe { socket_tracked(domain, ty, proto) }
+}
+
+#[inline(never)]
+unsafe fn socket_tracked(domain: c_int, ty: c_int, proto: c_int) -> c_int {
     let r = unsafe { real::socket(domain, ty, proto) };
     fdtable::set(r, fdtable::class_for(domain, ty, proto));
     r
@@ -631,6 +650,11 @@ pub unsafe extern "C" fn socketpair(
     if !ENABLED.load(Relaxed) {
         return unsafe { real::socketpair(domain, ty, proto, sv) };
     }
+    unsafe { socketpair_tracked(domain, ty, proto, sv) }
+}
+
+#[inline(never)]
+unsafe fn socketpair_tracked(domain: c_int, ty: c_int, proto: c_int, sv: *mut c_int) -> c_int {
     let r = unsafe { real::socketpair(domain, ty, proto, sv) };
     if r == 0 && !sv.is_null() {
         // socketpair makes local (AF_UNIX) sockets only.
@@ -659,14 +683,24 @@ pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) 
     unsafe { real::close_range(first, last, flags) }
 }
 
+/// After a successful duplication `r` refers to what `old` refers to.
+#[inline(never)]
+fn copied(old: c_int, r: c_int) -> c_int {
+    fdtable::copy(old, r);
+    r
+}
+
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
     if !ENABLED.load(Relaxed) {
         return unsafe { real::dup(fd) };
     }
-    let r = unsafe { real::dup(fd) };
-    fdtable::copy(fd, r);
-    r
+    unsafe { dup_tracked(fd) }
+}
+
+#[inline(never)]
+unsafe fn dup_tracked(fd: c_int) -> c_int {
+    copied(fd, unsafe { real::dup(fd) })
 }
 
 #[unsafe(no_mangle)]
@@ -674,9 +708,12 @@ pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
     if !ENABLED.load(Relaxed) {
         return unsafe { real::dup2(old, new) };
     }
-    let r = unsafe { real::dup2(old, new) };
-    fdtable::copy(old, r);
-    r
+    unsafe { dup2_tracked(old, new) }
+}
+
+#[inline(never)]
+unsafe fn dup2_tracked(old: c_int, new: c_int) -> c_int {
+    copied(old, unsafe { real::dup2(old, new) })
 }
 
 #[unsafe(no_mangle)]
@@ -684,9 +721,17 @@ pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
     if !ENABLED.load(Relaxed) {
         return unsafe { real::dup3(old, new, flags) };
     }
-    let r = unsafe { real::dup3(old, new, flags) };
-    fdtable::copy(old, r);
-    r
+    unsafe { dup3_tracked(old, new, flags) }
+}
+
+#[inline(never)]
+unsafe fn dup3_tracked(old: c_int, new: c_int, flags: c_int) -> c_int {
+    copied(old, unsafe { real::dup3(old, new, flags) })
+}
+
+#[inline(always)]
+fn is_dup(cmd: c_int) -> bool {
+    cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC
 }
 
 /// fcntl is variadic in C; on x86_64 and aarch64 Linux the optional third
@@ -694,20 +739,27 @@ pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
 /// as `usize` and passing it on unchanged is ABI-compatible.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
-    if !ENABLED.load(Relaxed) || (cmd != libc::F_DUPFD && cmd != libc::F_DUPFD_CLOEXEC) {
+    if !ENABLED.load(Relaxed) || !is_dup(cmd) {
         return unsafe { real::fcntl(fd, cmd, arg) };
     }
-    let r = unsafe { real::fcntl(fd, cmd, arg) };
-    fdtable::copy(fd, r);
-    r
+    unsafe { fcntl_dup(fd, cmd, arg) }
 }
 
+#[inline(never)]
+unsafe fn fcntl_dup(fd: c_int, cmd: c_int, arg: usize) -> c_int {
+    copied(fd, unsafe { real::fcntl(fd, cmd, arg) })
+}
+
+/// glibc's large-file name for fcntl; some programs link against it.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int {
-    if !ENABLED.load(Relaxed) || (cmd != libc::F_DUPFD && cmd != libc::F_DUPFD_CLOEXEC) {
+    if !ENABLED.load(Relaxed) || !is_dup(cmd) {
         return unsafe { real::fcntl64(fd, cmd, arg) };
     }
-    let r = unsafe { real::fcntl64(fd, cmd, arg) };
-    fdtable::copy(fd, r);
-    r
+    unsafe { fcntl64_dup(fd, cmd, arg) }
+}
+
+#[inline(never)]
+unsafe fn fcntl64_dup(fd: c_int, cmd: c_int, arg: usize) -> c_int {
+    copied(fd, unsafe { real::fcntl64(fd, cmd, arg) })
 }
