@@ -16,12 +16,26 @@
 
 use crate::real;
 use core::ptr;
-use core::sync::atomic::{AtomicPtr, AtomicU8, AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{AtomicI32, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed};
 use libc::c_int;
 
+/// Not classified yet (or closed): ask the kernel when first used.
 pub const UNKNOWN: u8 = 0;
+/// A TCP socket (AF_INET/AF_INET6), not listening.
 pub const TCP: u8 = 1;
+/// Anything else: file, pipe, tty, Unix socket, UDP, ...
 pub const OTHER: u8 = 2;
+/// A listening TCP socket: accept may be timed, waits on it never are.
+pub const LISTEN: u8 = 3;
+/// A TCP socket whose connection the library aborted because the program
+/// waited on it (poll, select, epoll) for T with nothing happening: every
+/// later call on it fails with ETIMEDOUT.
+pub const TIMED_OUT: u8 = 4;
+
+/// Slot flags: the kernel timeout on the socket was set by us (fdopen),
+/// not by the program, so the engine does not take it for the program's.
+pub const OUR_RCVTIMEO: u8 = 1;
+pub const OUR_SNDTIMEO: u8 = 2;
 
 const CHUNK: usize = 1024;
 const CHUNKS: usize = 1024;
@@ -33,8 +47,9 @@ pub struct Clock {
     idle_since: AtomicU64,
     /// When a call last waited on, or gave up on, this direction.
     last_wait: AtomicU64,
-    /// Sending only: the peer's `tcpi_bytes_acked` when last looked at.
-    acked: AtomicU64,
+    /// The peer's progress counter when last looked at: `tcpi_bytes_acked`
+    /// for sending, `tcpi_bytes_received` for receiving.
+    peer: AtomicU64,
 }
 
 impl Default for Clock {
@@ -48,14 +63,14 @@ impl Clock {
         Clock {
             idle_since: AtomicU64::new(0),
             last_wait: AtomicU64::new(0),
-            acked: AtomicU64::new(0),
+            peer: AtomicU64::new(0),
         }
     }
 
     fn reset(&self) {
         self.idle_since.store(0, Relaxed);
         self.last_wait.store(0, Relaxed);
-        self.acked.store(0, Relaxed);
+        self.peer.store(0, Relaxed);
     }
 
     /// Bytes moved: the idle period (if any) is over. Costs one load when
@@ -97,11 +112,16 @@ impl Clock {
         }
     }
 
-    /// The peer has acknowledged `acked` bytes in all, the last ack `at`
-    /// (ns): if that is more than when we last looked, the peer made
-    /// progress then, and the idle period starts no earlier than `at`.
-    pub fn note_acked(&self, since: u64, acked: u64, at: u64) -> u64 {
-        if self.acked.swap(acked, Relaxed) != acked && at > since {
+    /// The start of the current idle period, starting one now if none.
+    pub fn current(&self, now: u64) -> u64 {
+        self.refresh(0, now)
+    }
+
+    /// The peer's counter (bytes acknowledged, or received) is `count`,
+    /// last moved at `at` (ns): if it moved since we last looked, the peer
+    /// made progress then, and the idle period starts no earlier than `at`.
+    pub fn note_peer(&self, since: u64, count: u64, at: u64) -> u64 {
+        if self.peer.swap(count, Relaxed) != count && at > since {
             self.idle_since.store(at, Relaxed);
             at
         } else {
@@ -125,6 +145,14 @@ impl Clock {
 
 pub struct Slot {
     class: AtomicU8,
+    /// OUR_RCVTIMEO | OUR_SNDTIMEO.
+    pub flags: AtomicU8,
+    /// The epoll set this socket was last added to, plus one (0: none),
+    /// and the events it asked for there.
+    pub ep_fd: AtomicI32,
+    pub ep_events: AtomicU32,
+    /// For an epoll descriptor: how many TCP sockets are registered in it.
+    ep_count: AtomicU32,
     /// Receiving (and accepting): progress is bytes received.
     pub rx: Clock,
     /// Sending (and connecting): progress is bytes the peer acknowledged;
@@ -142,13 +170,25 @@ impl Slot {
     pub const fn new() -> Self {
         Slot {
             class: AtomicU8::new(UNKNOWN),
+            flags: AtomicU8::new(0),
+            ep_fd: AtomicI32::new(0),
+            ep_events: AtomicU32::new(0),
+            ep_count: AtomicU32::new(0),
             rx: Clock::new(),
             tx: Clock::new(),
         }
     }
 
+    pub fn class(&self) -> u8 {
+        self.class.load(Relaxed)
+    }
+
     fn reset(&self, class: u8) {
         self.class.store(class, Relaxed);
+        self.flags.store(0, Relaxed);
+        self.ep_fd.store(0, Relaxed);
+        self.ep_events.store(0, Relaxed);
+        self.ep_count.store(0, Relaxed);
         self.rx.reset();
         self.tx.reset();
     }
@@ -213,37 +253,60 @@ pub fn slot_alloc(fd: c_int) -> Option<&'static Slot> {
     slot(fd)
 }
 
-/// Is `fd` a TCP socket (AF_INET/AF_INET6)? Answers from the hint; an
-/// unknown descriptor is classified once with getsockopt (errno kept).
+/// The class hint of `fd` without asking the kernel: UNKNOWN when there
+/// is no slot. A load.
+#[inline(always)]
+pub fn hint(fd: c_int) -> u8 {
+    slot(fd).map_or(UNKNOWN, |s| s.class.load(Relaxed))
+}
+
+/// The class of `fd`; an unknown descriptor is classified once with
+/// getsockopt (errno kept).
+#[inline(always)]
+pub fn class(fd: c_int) -> u8 {
+    match hint(fd) {
+        UNKNOWN => classify_slow(fd),
+        c => c,
+    }
+}
+
+/// Is `fd` a TCP socket (AF_INET/AF_INET6), listening or not, and not
+/// timed out?
 #[inline(always)]
 pub fn is_tcp(fd: c_int) -> bool {
-    match slot(fd).map(|s| s.class.load(Relaxed)) {
-        Some(TCP) => true,
-        Some(OTHER) => false,
-        _ => classify_slow(fd),
-    }
+    matches!(class(fd), TCP | LISTEN)
 }
 
 /// Could `fd` be a TCP socket? True for TCP and for not-yet-classified
 /// descriptors; a load and no system call.
 #[inline(always)]
 pub fn maybe_tcp(fd: c_int) -> bool {
-    slot(fd).is_none_or(|s| s.class.load(Relaxed) != OTHER)
+    hint(fd) != OTHER
 }
 
 #[cold]
 #[inline(never)]
-fn classify_slow(fd: c_int) -> bool {
+fn classify_slow(fd: c_int) -> u8 {
     if fd < 0 {
-        return false;
+        return OTHER;
     }
     let class = probe(fd);
     if let Some(s) = slot_alloc(fd) {
         // Only fill an UNKNOWN slot: a creating hook that ran meanwhile on
         // a reused number knows better than our probe.
-        let _ = s.class.compare_exchange(UNKNOWN, class, Relaxed, Relaxed);
+        if let Err(known) = s.class.compare_exchange(UNKNOWN, class, Relaxed, Relaxed) {
+            return known;
+        }
     }
-    class == TCP
+    class
+}
+
+/// Sets the class of an open descriptor, keeping the rest of its state
+/// (listen() on a TCP socket, a wait timing it out).
+pub fn set_class(fd: c_int, class: u8) {
+    if let Some(s) = slot_alloc(fd) {
+        s.class.store(class, Relaxed);
+    }
 }
 
 /// Asks the kernel what `fd` is: SO_PROTOCOL is IPPROTO_TCP only for TCP
@@ -260,7 +323,13 @@ fn probe(fd: c_int) -> u8 {
     };
     let class = match get(libc::SO_PROTOCOL) {
         Some(p) if p == libc::IPPROTO_TCP => match get(libc::SO_DOMAIN) {
-            Some(d) if d == libc::AF_INET || d == libc::AF_INET6 => TCP,
+            Some(d) if d == libc::AF_INET || d == libc::AF_INET6 => {
+                if get(libc::SO_ACCEPTCONN) == Some(1) {
+                    LISTEN
+                } else {
+                    TCP
+                }
+            }
             _ => OTHER,
         },
         _ => OTHER,
@@ -286,6 +355,7 @@ pub fn set(fd: c_int, class: u8) {
         return;
     }
     if let Some(s) = slot_alloc(fd) {
+        ep_leave(fd, s);
         s.reset(class);
     }
 }
@@ -294,7 +364,78 @@ pub fn set(fd: c_int, class: u8) {
 #[inline(always)]
 pub fn forget(fd: c_int) {
     if let Some(s) = slot(fd) {
+        ep_leave(fd, s);
         s.reset(UNKNOWN);
+    }
+}
+
+// ------------------------------------------------------ epoll membership
+//
+// epoll_wait returns the program's data, not descriptors, and the set lives
+// in the kernel: the epoll_ctl hook records, per TCP socket, the epoll set
+// it was added to and its events, marks it in a bitmap, and counts the
+// members of each set, so that epoll_wait can find its sockets with a scan
+// of the bitmap (and skip everything when a set has no TCP socket). A
+// socket in more than one epoll set is watched in the last one only.
+
+const WORDS: usize = MAX_FDS / 64;
+static EP_BITS: [AtomicU64; WORDS] = [const { AtomicU64::new(0) }; WORDS];
+/// Highest descriptor ever registered, +1 (0: none).
+static EP_END: AtomicI32 = AtomicI32::new(0);
+
+/// epoll_ctl(ADD/MOD) of TCP socket `fd` into `epfd` with `events`.
+pub fn ep_join(epfd: c_int, fd: c_int, events: u32) {
+    let (Some(s), Some(e)) = (slot_alloc(fd), slot_alloc(epfd)) else {
+        return;
+    };
+    if s.ep_fd.load(Relaxed) != epfd + 1 {
+        ep_leave(fd, s);
+        s.ep_fd.store(epfd + 1, Relaxed);
+        e.ep_count.fetch_add(1, Relaxed);
+    }
+    s.ep_events.store(events, Relaxed);
+    EP_BITS[fd as usize / 64].fetch_or(1 << (fd % 64), Relaxed);
+    EP_END.fetch_max(fd + 1, Relaxed);
+}
+
+/// epoll_ctl(DEL) of `fd` from `epfd`.
+pub fn ep_del(epfd: c_int, fd: c_int) {
+    if let Some(s) = slot(fd).filter(|s| s.ep_fd.load(Relaxed) == epfd + 1) {
+        ep_leave(fd, s);
+    }
+}
+
+fn ep_leave(fd: c_int, s: &Slot) {
+    let ep = s.ep_fd.swap(0, Relaxed);
+    if ep == 0 {
+        return;
+    }
+    if let Some(e) = slot(ep - 1) {
+        let _ = e
+            .ep_count
+            .fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1));
+    }
+    EP_BITS[fd as usize / 64].fetch_and(!(1 << (fd % 64)), Relaxed);
+}
+
+/// Does the epoll set `epfd` have TCP sockets in it? A load.
+#[inline(always)]
+pub fn ep_has_members(epfd: c_int) -> bool {
+    slot(epfd).is_some_and(|e| e.ep_count.load(Relaxed) != 0)
+}
+
+/// Calls `f(fd, events)` for every TCP socket registered in `epfd`.
+pub fn ep_members(epfd: c_int, f: &mut dyn FnMut(c_int, u32)) {
+    let end = EP_END.load(Relaxed).max(0) as usize;
+    for (w, word) in EP_BITS.iter().enumerate().take(end.div_ceil(64)) {
+        let mut bits = word.load(Relaxed);
+        while bits != 0 {
+            let fd = (w * 64 + bits.trailing_zeros() as usize) as c_int;
+            bits &= bits - 1;
+            if let Some(s) = slot(fd).filter(|s| s.ep_fd.load(Relaxed) == epfd + 1) {
+                f(fd, s.ep_events.load(Relaxed));
+            }
+        }
     }
 }
 
@@ -303,8 +444,10 @@ pub fn copy(old: c_int, new: c_int) {
     if old == new || new < 0 {
         return;
     }
-    let class = slot(old).map_or(UNKNOWN, |s| s.class.load(Relaxed));
-    set(new, class);
+    set(new, hint(old));
+    if let (Some(o), Some(n)) = (slot(old), slot(new)) {
+        n.flags.store(o.flags.load(Relaxed), Relaxed);
+    }
 }
 
 /// Forgets every slot in `first..=last` that exists.
@@ -364,8 +507,8 @@ mod tests {
         s.progress();
         assert_eq!(s.refresh(50_500, 50_900), 50_900);
         // Acks: new ones move the start to the last ack, old ones do not.
-        assert_eq!(s.note_acked(50_900, 10, 51_000), 51_000);
-        assert_eq!(s.note_acked(51_000, 10, 52_000), 51_000);
+        assert_eq!(s.note_peer(50_900, 10, 51_000), 51_000);
+        assert_eq!(s.note_peer(51_000, 10, 52_000), 51_000);
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! - [`fdtable`]: per-descriptor hints (is it TCP?) and the idle clock.
 //! - [`wait`]: the deadline/poll loop, signal heuristic, own timeouts.
 //! - [`engine`]: transfers, connect and accept built on `wait`.
+//! - [`watch`]: poll, select and epoll waits with per-socket deadlines.
 //! - [`sys`]: errno and clock helpers; [`fmt`]: allocation-free lines.
 #![cfg_attr(not(test), no_std)]
 
@@ -20,6 +21,7 @@ pub mod hooks;
 pub mod real;
 pub mod sys;
 pub mod wait;
+pub mod watch;
 
 /// Nothing in this library may unwind across `extern "C"`; the code is
 /// written not to panic, and if it ever does, the process aborts (it would

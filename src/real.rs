@@ -50,6 +50,26 @@ impl Sym {
     }
 }
 
+/// What a call returns when libc lacks the function.
+trait Missing {
+    fn missing() -> Self;
+}
+impl Missing for c_int {
+    fn missing() -> Self {
+        -1
+    }
+}
+impl Missing for ssize_t {
+    fn missing() -> Self {
+        -1
+    }
+}
+impl Missing for *mut libc::FILE {
+    fn missing() -> Self {
+        core::ptr::null_mut()
+    }
+}
+
 macro_rules! real_fns {
     ($( fn $name:ident ( $($arg:ident : $ty:ty),* ) -> $ret:ty ; )*) => {
         /// The symbol table, one static per real function.
@@ -90,7 +110,7 @@ macro_rules! real_fns {
                     if a == 0 {
                         // libc lacks it (an old glibc): fail like a missing syscall.
                         crate::sys::set_errno(libc::ENOSYS);
-                        return -1 as $ret;
+                        return <$ret as Missing>::missing();
                     }
                     // SAFETY: as in the hot path.
                     let f: unsafe extern "C" fn($($ty),*) -> $ret = unsafe { core::mem::transmute(a) };
@@ -134,4 +154,17 @@ real_fns! {
     fn fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int;
     fn poll(fds: *mut libc::pollfd, n: libc::nfds_t, timeout: c_int) -> c_int;
     fn getsockopt(fd: c_int, level: c_int, name: c_int, val: *mut c_void, len: *mut socklen_t) -> c_int;
+    fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_int;
+    fn listen(fd: c_int, backlog: c_int) -> c_int;
+    fn fdopen(fd: c_int, mode: *const c_char) -> *mut libc::FILE;
+    fn fclose(fp: *mut libc::FILE) -> c_int;
+    fn __poll_chk(fds: *mut libc::pollfd, n: libc::nfds_t, timeout: c_int, fdslen: size_t) -> c_int;
+    fn ppoll(fds: *mut libc::pollfd, n: libc::nfds_t, ts: *const libc::timespec, mask: *const libc::sigset_t) -> c_int;
+    fn __ppoll_chk(fds: *mut libc::pollfd, n: libc::nfds_t, ts: *const libc::timespec, mask: *const libc::sigset_t, fdslen: size_t) -> c_int;
+    fn select(n: c_int, r: *mut libc::fd_set, w: *mut libc::fd_set, e: *mut libc::fd_set, tv: *mut libc::timeval) -> c_int;
+    fn pselect(n: c_int, r: *mut libc::fd_set, w: *mut libc::fd_set, e: *mut libc::fd_set, ts: *const libc::timespec, mask: *const libc::sigset_t) -> c_int;
+    fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, ev: *mut libc::epoll_event) -> c_int;
+    fn epoll_wait(epfd: c_int, ev: *mut libc::epoll_event, max: c_int, timeout: c_int) -> c_int;
+    fn epoll_pwait(epfd: c_int, ev: *mut libc::epoll_event, max: c_int, timeout: c_int, mask: *const libc::sigset_t) -> c_int;
+    fn epoll_pwait2(epfd: c_int, ev: *mut libc::epoll_event, max: c_int, ts: *const libc::timespec, mask: *const libc::sigset_t) -> c_int;
 }

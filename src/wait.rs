@@ -31,6 +31,17 @@ pub enum Wait {
 /// reading and accepting, SO_SNDTIMEO for writing and connecting), in ns;
 /// 0 when none is set.
 pub fn own_timeout(fd: c_int, opt: c_int) -> u64 {
+    // A kernel timeout the library itself set (fdopen) is not the program's.
+    let ours = if opt == libc::SO_RCVTIMEO {
+        crate::fdtable::OUR_RCVTIMEO
+    } else {
+        crate::fdtable::OUR_SNDTIMEO
+    };
+    if crate::fdtable::slot(fd)
+        .is_some_and(|s| s.flags.load(core::sync::atomic::Ordering::Relaxed) & ours != 0)
+    {
+        return 0;
+    }
     let mut tv = libc::timeval {
         tv_sec: 0,
         tv_usec: 0,
@@ -56,7 +67,7 @@ pub fn wait(fd: c_int, events: i16, t: u64, own_deadline: u64, clock: &Clock, ac
     let result = loop {
         since = clock.refresh(since, now);
         if let Some((acked, at)) = acks.then(|| peer_acks(fd, now)).flatten() {
-            since = clock.note_acked(since, acked, at);
+            since = clock.note_peer(since, acked, at);
         }
         let idle_deadline = since.saturating_add(t);
         let (deadline, own) = if own_deadline != 0 && own_deadline <= idle_deadline {
@@ -100,35 +111,6 @@ pub fn wait(fd: c_int, events: i16, t: u64, own_deadline: u64, clock: &Clock, ac
     result
 }
 
-/// How far the peer has acknowledged our data: `tcpi_bytes_acked`, and
-/// when the last ack came (from `tcpi_last_ack_recv`, in ms). A writer
-/// waits on the peer, not on its own send buffer: the kernel can find a few
-/// hundred KB of room in that buffer long after the peer stopped reading,
-/// and counting that as progress would let a stalled write run for 2·T.
-fn peer_acks(fd: c_int, now: u64) -> Option<(u64, u64)> {
-    // struct tcp_info (linux/tcp.h): tcpi_last_ack_recv is the u32 at byte
-    // 56, tcpi_bytes_acked the u64 at byte 120 (kernel 4.1 and later).
-    let mut info = [0u64; 17];
-    let mut len = core::mem::size_of_val(&info) as libc::socklen_t;
-    let saved = crate::sys::SavedErrno::save();
-    // SAFETY: info/len describe a writable buffer of len bytes.
-    let r = unsafe {
-        real::getsockopt(
-            fd,
-            libc::IPPROTO_TCP,
-            libc::TCP_INFO,
-            info.as_mut_ptr().cast(),
-            &mut len,
-        )
-    };
-    saved.restore();
-    if r != 0 || (len as usize) < 128 {
-        return None;
-    }
-    let last_ack_ms = info[7] & 0xffff_ffff;
-    Some((info[15], now.saturating_sub(last_ack_ms * NS_PER_MS)))
-}
-
 /// The EINTR heuristic. poll() returns EINTR whatever SA_RESTART says, and
 /// nothing tells which signal fired. A blocking recv would have been
 /// restarted if that signal's handler had SA_RESTART. So: restart when every
@@ -167,4 +149,60 @@ pub fn signals_restart() -> bool {
     };
     saved.restore();
     restart
+}
+
+/// What the kernel knows of a TCP connection (the parts we use).
+pub struct TcpInfo {
+    /// TCP_ESTABLISHED, TCP_SYN_SENT, TCP_LISTEN, ... (netinet/tcp.h).
+    pub state: u8,
+    /// `tcpi_bytes_acked`: bytes of ours the peer has acknowledged.
+    pub acked: u64,
+    /// When the last ack came (monotonic ns, from `tcpi_last_ack_recv`).
+    pub last_ack: u64,
+    /// `tcpi_bytes_received`: bytes the peer has sent us.
+    pub received: u64,
+    /// When the last data came (from `tcpi_last_data_recv`).
+    pub last_data: u64,
+}
+
+/// getsockopt(TCP_INFO), errno kept. `now` turns the kernel's "ms ago"
+/// into times.
+pub fn tcp_info(fd: c_int, now: u64) -> Option<TcpInfo> {
+    // struct tcp_info (linux/tcp.h), kernel 4.19 or later: tcpi_state is
+    // byte 0, tcpi_last_data_recv the u32 at byte 52, tcpi_last_ack_recv
+    // at 56, tcpi_bytes_acked the u64 at 120, tcpi_bytes_received at 128.
+    let mut info = [0u64; 17];
+    let mut len = core::mem::size_of_val(&info) as libc::socklen_t;
+    let saved = crate::sys::SavedErrno::save();
+    // SAFETY: info/len describe a writable buffer of len bytes.
+    let r = unsafe {
+        real::getsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            info.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    saved.restore();
+    if r != 0 || (len as usize) < 136 {
+        return None;
+    }
+    let ago = |ms: u64| now.saturating_sub(ms * NS_PER_MS);
+    Some(TcpInfo {
+        state: (info[0] & 0xff) as u8,
+        acked: info[15],
+        last_ack: ago(info[7] & 0xffff_ffff),
+        received: info[16],
+        last_data: ago(info[6] >> 32),
+    })
+}
+
+/// How far the peer has acknowledged our data, and when the last ack came.
+/// A writer waits on the peer, not on its own send buffer: the kernel can
+/// find a few hundred KB of room in that buffer long after the peer
+/// stopped reading, and counting that as progress would let a stalled
+/// write run for 2·T.
+fn peer_acks(fd: c_int, now: u64) -> Option<(u64, u64)> {
+    tcp_info(fd, now).map(|i| (i.acked, i.last_ack))
 }

@@ -1,0 +1,485 @@
+//! The waiting calls: poll, ppoll, select, pselect, epoll_wait, epoll_pwait,
+//! epoll_pwait2 and glibc's fortified __poll_chk, __ppoll_chk. Each passes
+//! straight through (a tail call) when the library is off, when the wait is
+//! a zero-timeout probe, or when no descriptor in it may be a TCP socket;
+//! otherwise `watch::run` makes the real call with the deadline applied.
+//! The program's own timeout, signal mask and EINTR are kept: every real
+//! call gets the program's mask, and a signal ends the wait as it would
+//! have.
+#![allow(clippy::missing_safety_doc)]
+
+use crate::config::ENABLED;
+use crate::fdtable;
+use crate::real;
+use crate::sys::now_ns;
+use crate::watch::{self, IN, NEVER, OUT};
+use core::sync::atomic::Ordering::Relaxed;
+use libc::{c_int, epoll_event, fd_set, nfds_t, pollfd, sigset_t, size_t, timespec, timeval};
+
+// ------------------------------------------------------------------ poll
+
+/// What a pollfd waits for, in watch terms.
+fn poll_ev(p: &pollfd) -> u8 {
+    let mut ev = 0;
+    if p.events & (libc::POLLIN | libc::POLLRDNORM) != 0 {
+        ev |= IN;
+    }
+    if p.events & (libc::POLLOUT | libc::POLLWRNORM) != 0 {
+        ev |= OUT;
+    }
+    ev
+}
+
+/// Any descriptor in the array that may be a TCP socket? Loads only.
+///
+/// # Safety
+/// `fds` points to `n` pollfds (or n is 0).
+#[inline(always)]
+unsafe fn poll_has_tcp(fds: *const pollfd, n: nfds_t) -> bool {
+    // SAFETY: per the contract.
+    let fds = unsafe { slice(fds, n) };
+    fds.iter().any(|p| p.fd >= 0 && fdtable::maybe_tcp(p.fd))
+}
+
+/// # Safety
+/// `p` points to `n` valid items (or n is 0).
+unsafe fn slice<'a, T>(p: *const T, n: nfds_t) -> &'a [T] {
+    if p.is_null() || n == 0 {
+        &[]
+    } else {
+        // SAFETY: per the contract.
+        unsafe { core::slice::from_raw_parts(p, n as usize) }
+    }
+}
+
+/// The watched poll: `real_wait(timeout_ns)` makes the real call.
+///
+/// # Safety
+/// `fds` points to `n` pollfds.
+unsafe fn poll_watched(
+    fds: *mut pollfd,
+    n: nfds_t,
+    now: u64,
+    deadline: u64,
+    real_wait: &mut dyn FnMut(u64) -> c_int,
+) -> c_int {
+    let mut each = |f: &mut dyn FnMut(c_int, u8)| {
+        // SAFETY: the caller's array; we only read fd and events, which the
+        // real poll never changes.
+        for p in unsafe { slice(fds, n) } {
+            let ev = poll_ev(p);
+            if p.fd >= 0 && ev != 0 {
+                f(p.fd, ev);
+            }
+        }
+    };
+    watch::run(now, deadline, &mut each, real_wait)
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn poll(fds: *mut pollfd, n: nfds_t, timeout: c_int) -> c_int {
+    if !ENABLED.load(Relaxed) || timeout == 0 || !unsafe { poll_has_tcp(fds, n) } {
+        return unsafe { real::poll(fds, n, timeout) };
+    }
+    unsafe { poll_timed(fds, n, timeout) }
+}
+
+#[inline(never)]
+unsafe fn poll_timed(fds: *mut pollfd, n: nfds_t, timeout: c_int) -> c_int {
+    let now = now_ns();
+    unsafe {
+        poll_watched(fds, n, now, watch::deadline_ms(now, timeout), &mut |ns| {
+            real::poll(fds, n, watch::to_ms(ns))
+        })
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn __poll_chk(
+    fds: *mut pollfd,
+    n: nfds_t,
+    timeout: c_int,
+    fdslen: size_t,
+) -> c_int {
+    let too_long = (fdslen / core::mem::size_of::<pollfd>()) < n as usize;
+    if too_long || !ENABLED.load(Relaxed) || timeout == 0 || !unsafe { poll_has_tcp(fds, n) } {
+        // too_long: libc's own check reports the overflow and aborts.
+        return unsafe { real::__poll_chk(fds, n, timeout, fdslen) };
+    }
+    unsafe { poll_timed(fds, n, timeout) }
+}
+
+/// Is a ppoll/pselect/epoll_pwait2 timeout a zero (a probe)?
+///
+/// # Safety
+/// `ts` is null or valid.
+#[inline(always)]
+unsafe fn is_zero(ts: *const timespec) -> bool {
+    // SAFETY: per the contract.
+    !ts.is_null() && unsafe { (*ts).tv_sec == 0 && (*ts).tv_nsec == 0 }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ppoll(
+    fds: *mut pollfd,
+    n: nfds_t,
+    ts: *const timespec,
+    mask: *const sigset_t,
+) -> c_int {
+    if !ENABLED.load(Relaxed) || unsafe { is_zero(ts) } || !unsafe { poll_has_tcp(fds, n) } {
+        return unsafe { real::ppoll(fds, n, ts, mask) };
+    }
+    unsafe { ppoll_timed(fds, n, ts, mask) }
+}
+
+#[inline(never)]
+unsafe fn ppoll_timed(
+    fds: *mut pollfd,
+    n: nfds_t,
+    ts: *const timespec,
+    mask: *const sigset_t,
+) -> c_int {
+    let now = now_ns();
+    unsafe {
+        poll_watched(fds, n, now, watch::deadline_ts(now, ts), &mut |ns| {
+            let t = watch::to_timespec(ns);
+            let tp = if ns == NEVER {
+                core::ptr::null()
+            } else {
+                &raw const t
+            };
+            real::ppoll(fds, n, tp, mask)
+        })
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn __ppoll_chk(
+    fds: *mut pollfd,
+    n: nfds_t,
+    ts: *const timespec,
+    mask: *const sigset_t,
+    fdslen: size_t,
+) -> c_int {
+    let too_long = (fdslen / core::mem::size_of::<pollfd>()) < n as usize;
+    if too_long
+        || !ENABLED.load(Relaxed)
+        || unsafe { is_zero(ts) }
+        || !unsafe { poll_has_tcp(fds, n) }
+    {
+        return unsafe { real::__ppoll_chk(fds, n, ts, mask, fdslen) };
+    }
+    unsafe { ppoll_timed(fds, n, ts, mask) }
+}
+
+// ---------------------------------------------------------------- select
+
+/// The sets as the program passed them (the real select overwrites them
+/// with its results, and a wait may take several real calls).
+struct Sets {
+    n: c_int,
+    sets: [Option<fd_set>; 3],
+}
+
+impl Sets {
+    /// # Safety
+    /// Each pointer is null or a valid fd_set.
+    unsafe fn save(n: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set) -> Sets {
+        // SAFETY: per the contract; fd_set is plain data.
+        let copy = |p: *mut fd_set| (!p.is_null()).then(|| unsafe { *p });
+        Sets {
+            n,
+            sets: [copy(r), copy(w), copy(e)],
+        }
+    }
+
+    /// Puts the program's sets back before a real call.
+    ///
+    /// # Safety
+    /// As for `save`, the same pointers.
+    unsafe fn restore(&self, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set) {
+        for (p, s) in [r, w, e].into_iter().zip(&self.sets) {
+            if let Some(s) = s {
+                // SAFETY: per the contract.
+                unsafe { *p = *s };
+            }
+        }
+    }
+
+    /// Calls `f(fd, ev)` for each descriptor in the read or write set.
+    fn each(&self, f: &mut dyn FnMut(c_int, u8)) {
+        for fd in 0..self.n {
+            let mut ev = 0;
+            // SAFETY: fd < n <= FD_SETSIZE, inside the set.
+            if self.sets[0]
+                .as_ref()
+                .is_some_and(|s| unsafe { libc::FD_ISSET(fd, s) })
+            {
+                ev |= IN;
+            }
+            if self.sets[1]
+                .as_ref()
+                .is_some_and(|s| unsafe { libc::FD_ISSET(fd, s) })
+            {
+                ev |= OUT;
+            }
+            if ev != 0 {
+                f(fd, ev);
+            }
+        }
+    }
+
+    fn has_tcp(&self) -> bool {
+        let mut any = false;
+        self.each(&mut |fd, _| any |= fdtable::maybe_tcp(fd));
+        any
+    }
+}
+
+/// Not ours: off, sets larger than FD_SETSIZE (we copy fixed-size sets),
+/// or a zero-timeout probe.
+#[inline(always)]
+fn select_passes(n: c_int, zero: bool) -> bool {
+    !ENABLED.load(Relaxed) || zero || !(1..=libc::FD_SETSIZE as c_int).contains(&n)
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn select(
+    n: c_int,
+    r: *mut fd_set,
+    w: *mut fd_set,
+    e: *mut fd_set,
+    tv: *mut timeval,
+) -> c_int {
+    // SAFETY: tv is null or the caller's valid timeval.
+    let zero = !tv.is_null() && unsafe { (*tv).tv_sec == 0 && (*tv).tv_usec == 0 };
+    if select_passes(n, zero) {
+        return unsafe { real::select(n, r, w, e, tv) };
+    }
+    unsafe { select_timed(n, r, w, e, tv) }
+}
+
+#[inline(never)]
+unsafe fn select_timed(
+    n: c_int,
+    r: *mut fd_set,
+    w: *mut fd_set,
+    e: *mut fd_set,
+    tv: *mut timeval,
+) -> c_int {
+    // SAFETY: the caller's sets.
+    let sets = unsafe { Sets::save(n, r, w, e) };
+    if !sets.has_tcp() {
+        return unsafe { real::select(n, r, w, e, tv) };
+    }
+    let now = now_ns();
+    let deadline = if tv.is_null() {
+        NEVER
+    } else {
+        // SAFETY: the caller's timeval.
+        let t = unsafe { *tv };
+        if t.tv_sec < 0 || t.tv_usec < 0 {
+            return unsafe { real::select(n, r, w, e, tv) }; // EINVAL
+        }
+        now.saturating_add(t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1000)
+    };
+    let res = watch::run(now, deadline, &mut |f| sets.each(f), &mut |ns| {
+        // SAFETY: the caller's sets and a timeval of our own.
+        unsafe {
+            sets.restore(r, w, e);
+            let mut t = timeval {
+                tv_sec: 0,
+                tv_usec: 0,
+            };
+            if ns != NEVER {
+                let us = ns.div_ceil(1000);
+                t.tv_sec = (us / 1_000_000) as libc::time_t;
+                t.tv_usec = (us % 1_000_000) as libc::suseconds_t;
+            }
+            let tp = if ns == NEVER {
+                core::ptr::null_mut()
+            } else {
+                &raw mut t
+            };
+            real::select(n, r, w, e, tp)
+        }
+    });
+    if !tv.is_null() && deadline != NEVER {
+        // Linux select reports the time not slept in the timeval.
+        let left = deadline.saturating_sub(now_ns()) / 1000;
+        // SAFETY: the caller's timeval.
+        unsafe {
+            (*tv).tv_sec = (left / 1_000_000) as libc::time_t;
+            (*tv).tv_usec = (left % 1_000_000) as libc::suseconds_t;
+        }
+    }
+    res
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pselect(
+    n: c_int,
+    r: *mut fd_set,
+    w: *mut fd_set,
+    e: *mut fd_set,
+    ts: *const timespec,
+    mask: *const sigset_t,
+) -> c_int {
+    if select_passes(n, unsafe { is_zero(ts) }) {
+        return unsafe { real::pselect(n, r, w, e, ts, mask) };
+    }
+    unsafe { pselect_timed(n, r, w, e, ts, mask) }
+}
+
+#[inline(never)]
+unsafe fn pselect_timed(
+    n: c_int,
+    r: *mut fd_set,
+    w: *mut fd_set,
+    e: *mut fd_set,
+    ts: *const timespec,
+    mask: *const sigset_t,
+) -> c_int {
+    // SAFETY: the caller's sets.
+    let sets = unsafe { Sets::save(n, r, w, e) };
+    if !sets.has_tcp() {
+        return unsafe { real::pselect(n, r, w, e, ts, mask) };
+    }
+    let now = now_ns();
+    let deadline = unsafe { watch::deadline_ts(now, ts) };
+    watch::run(now, deadline, &mut |f| sets.each(f), &mut |ns| {
+        // SAFETY: the caller's sets and a timespec of our own.
+        unsafe {
+            sets.restore(r, w, e);
+            let t = watch::to_timespec(ns);
+            let tp = if ns == NEVER {
+                core::ptr::null()
+            } else {
+                &raw const t
+            };
+            real::pselect(n, r, w, e, tp, mask)
+        }
+    })
+}
+
+// ----------------------------------------------------------------- epoll
+
+/// What an epoll registration waits for, in watch terms.
+fn epoll_ev(events: u32) -> u8 {
+    let mut ev = 0;
+    if events & (libc::EPOLLIN | libc::EPOLLRDNORM) as u32 != 0 {
+        ev |= IN;
+    }
+    if events & (libc::EPOLLOUT | libc::EPOLLWRNORM) as u32 != 0 {
+        ev |= OUT;
+    }
+    ev
+}
+
+/// The watched epoll wait over the TCP sockets registered in `epfd`.
+fn epoll_watched(
+    epfd: c_int,
+    now: u64,
+    deadline: u64,
+    real_wait: &mut dyn FnMut(u64) -> c_int,
+) -> c_int {
+    let mut each = |f: &mut dyn FnMut(c_int, u8)| {
+        fdtable::ep_members(epfd, &mut |fd, events| {
+            let ev = epoll_ev(events);
+            if ev != 0 {
+                f(fd, ev);
+            }
+        })
+    };
+    watch::run(now, deadline, &mut each, real_wait)
+}
+
+#[inline(always)]
+fn epoll_passes(epfd: c_int, zero: bool) -> bool {
+    !ENABLED.load(Relaxed) || zero || !fdtable::ep_has_members(epfd)
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn epoll_wait(
+    epfd: c_int,
+    ev: *mut epoll_event,
+    max: c_int,
+    timeout: c_int,
+) -> c_int {
+    if epoll_passes(epfd, timeout == 0) {
+        return unsafe { real::epoll_wait(epfd, ev, max, timeout) };
+    }
+    unsafe { epoll_pwait_timed(epfd, ev, max, timeout, core::ptr::null(), false) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn epoll_pwait(
+    epfd: c_int,
+    ev: *mut epoll_event,
+    max: c_int,
+    timeout: c_int,
+    mask: *const sigset_t,
+) -> c_int {
+    if epoll_passes(epfd, timeout == 0) {
+        return unsafe { real::epoll_pwait(epfd, ev, max, timeout, mask) };
+    }
+    unsafe { epoll_pwait_timed(epfd, ev, max, timeout, mask, true) }
+}
+
+#[inline(never)]
+unsafe fn epoll_pwait_timed(
+    epfd: c_int,
+    ev: *mut epoll_event,
+    max: c_int,
+    timeout: c_int,
+    mask: *const sigset_t,
+    pwait: bool,
+) -> c_int {
+    let now = now_ns();
+    epoll_watched(epfd, now, watch::deadline_ms(now, timeout), &mut |ns| {
+        // SAFETY: the caller's arguments, with our timeout.
+        unsafe {
+            if pwait {
+                real::epoll_pwait(epfd, ev, max, watch::to_ms(ns), mask)
+            } else {
+                real::epoll_wait(epfd, ev, max, watch::to_ms(ns))
+            }
+        }
+    })
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn epoll_pwait2(
+    epfd: c_int,
+    ev: *mut epoll_event,
+    max: c_int,
+    ts: *const timespec,
+    mask: *const sigset_t,
+) -> c_int {
+    if epoll_passes(epfd, unsafe { is_zero(ts) }) {
+        return unsafe { real::epoll_pwait2(epfd, ev, max, ts, mask) };
+    }
+    unsafe { epoll_pwait2_timed(epfd, ev, max, ts, mask) }
+}
+
+#[inline(never)]
+unsafe fn epoll_pwait2_timed(
+    epfd: c_int,
+    ev: *mut epoll_event,
+    max: c_int,
+    ts: *const timespec,
+    mask: *const sigset_t,
+) -> c_int {
+    let now = now_ns();
+    let deadline = unsafe { watch::deadline_ts(now, ts) };
+    epoll_watched(epfd, now, deadline, &mut |ns| {
+        let t = watch::to_timespec(ns);
+        let tp = if ns == NEVER {
+            core::ptr::null()
+        } else {
+            &raw const t
+        };
+        // SAFETY: the caller's arguments, with our timeout.
+        unsafe { real::epoll_pwait2(epfd, ev, max, tp, mask) }
+    })
+}
