@@ -102,6 +102,41 @@ pub fn parse_secs(s: &[u8]) -> Result<u64, Bad> {
     Ok(ns)
 }
 
+/// Reads a peer list variable into `rules`; a malformed list is ignored as
+/// a whole, with the warning.
+fn read_list(name: &[u8], rules: &crate::peers::Rules) {
+    // SAFETY: as in read_var.
+    let p = unsafe { libc::getenv(name.as_ptr() as *const libc::c_char) };
+    if p.is_null() {
+        return;
+    }
+    // SAFETY: as in read_var.
+    let value = unsafe { core::ffi::CStr::from_ptr(p) }.to_bytes();
+    if let Err(why) = rules.load(value) {
+        warn_ignored(&name[..name.len() - 1], value, why);
+    }
+}
+
+/// `TIMEOUTSOCK_LOG`: unset, empty or 0 is off, 1 is on; anything else is
+/// refused with the warning (and off).
+fn read_flag(name: &[u8]) -> bool {
+    // SAFETY: as in read_var.
+    let p = unsafe { libc::getenv(name.as_ptr() as *const libc::c_char) };
+    if p.is_null() {
+        return false;
+    }
+    // SAFETY: as in read_var.
+    let value = unsafe { core::ffi::CStr::from_ptr(p) }.to_bytes();
+    match value {
+        b"" | b"0" => false,
+        b"1" => true,
+        _ => {
+            warn_ignored(&name[..name.len() - 1], value, "not 0 or 1");
+            false
+        }
+    }
+}
+
 /// Reads one variable: `None` when unset or refused (after the warning).
 fn read_var(name: &[u8]) -> Option<u64> {
     // SAFETY: name is NUL-terminated; getenv is called from the constructor
@@ -141,6 +176,9 @@ pub fn load() {
     let read = read_var(b"TIMEOUTSOCK_READ_SECS\0").unwrap_or(default);
     let write = read_var(b"TIMEOUTSOCK_WRITE_SECS\0").unwrap_or(default);
     let accept = read_var(b"TIMEOUTSOCK_ACCEPT_SECS\0").unwrap_or(0);
+    read_list(b"TIMEOUTSOCK_EXCLUDE\0", &crate::peers::EXCLUDE);
+    read_list(b"TIMEOUTSOCK_ONLY\0", &crate::peers::ONLY);
+    crate::log::LOG.store(read_flag(b"TIMEOUTSOCK_LOG\0"), Ordering::Relaxed);
     CONNECT_NS.store(connect, Ordering::Relaxed);
     READ_NS.store(read, Ordering::Relaxed);
     WRITE_NS.store(write, Ordering::Relaxed);

@@ -46,12 +46,13 @@ impl Dir {
 }
 
 /// Runs a transfer of `total` bytes on TCP socket `fd` with idle timeout
-/// `t`. `attempt(done)` makes one non-blocking try at moving the bytes from
+/// `t` (`op` names the call in the timeout log). `attempt(done)` makes one non-blocking try at moving the bytes from
 /// offset `done` on and returns what the system call returned. With `all`
 /// (blocking sends, MSG_WAITALL) the call goes on until `total` bytes moved,
 /// as the blocking kernel call would.
 #[inline(always)]
 pub fn transfer<F: FnMut(usize) -> ssize_t>(
+    op: &'static str,
     fd: c_int,
     dir: Dir,
     t: u64,
@@ -79,6 +80,7 @@ pub fn transfer<F: FnMut(usize) -> ssize_t>(
         }
     }
     Outcome::Done(transfer_slow(
+        op,
         fd,
         dir,
         t,
@@ -104,6 +106,7 @@ fn received(fd: c_int, dir: Dir) {
 #[inline(never)]
 #[allow(clippy::too_many_arguments)]
 fn transfer_slow(
+    op: &'static str,
     fd: c_int,
     dir: Dir,
     t: u64,
@@ -156,6 +159,7 @@ fn transfer_slow(
                 } else if dir == Dir::In && done > before {
                     clock.progress();
                 }
+                crate::log::timed_out(op, fd, t);
                 return finish(done, libc::ETIMEDOUT);
             }
             Wait::OwnTimeout => return finish(done, libc::EAGAIN),
@@ -379,6 +383,7 @@ pub unsafe fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t, t: u64) 
         }
         Wait::TimedOut => {
             slot.tx.expire();
+            crate::log::timed_out("connect", fd, t);
             abort_connect(fd);
             done(-1, Some(libc::ETIMEDOUT))
         }
@@ -428,6 +433,7 @@ pub fn accept_wait(fd: c_int, t: u64) -> Result<(), c_int> {
         }
         Wait::TimedOut => {
             slot.rx.expire();
+            crate::log::timed_out("accept", fd, t);
             Err(libc::ETIMEDOUT)
         }
         Wait::OwnTimeout => Err(libc::EAGAIN),

@@ -153,6 +153,9 @@ pub struct Slot {
     pub ep_events: AtomicU32,
     /// For an epoll descriptor: how many TCP sockets are registered in it.
     ep_count: AtomicU32,
+    /// Where the program connected it (for the log while still connecting,
+    /// when getpeername has nothing): address words and port | 1 << 16.
+    dest: [AtomicU64; 3],
     /// Receiving (and accepting): progress is bytes received.
     pub rx: Clock,
     /// Sending (and connecting): progress is bytes the peer acknowledged;
@@ -174,6 +177,7 @@ impl Slot {
             ep_fd: AtomicI32::new(0),
             ep_events: AtomicU32::new(0),
             ep_count: AtomicU32::new(0),
+            dest: [const { AtomicU64::new(0) }; 3],
             rx: Clock::new(),
             tx: Clock::new(),
         }
@@ -183,12 +187,38 @@ impl Slot {
         self.class.load(Relaxed)
     }
 
+    pub fn set_dest(&self, p: &crate::peers::Peer) {
+        let w = |i: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&p.addr[i * 8..i * 8 + 8]);
+            u64::from_ne_bytes(b)
+        };
+        self.dest[0].store(w(0), Relaxed);
+        self.dest[1].store(w(1), Relaxed);
+        self.dest[2].store(p.port as u64 | 1 << 16, Relaxed);
+    }
+
+    pub fn dest(&self) -> Option<crate::peers::Peer> {
+        let port = self.dest[2].load(Relaxed);
+        if port & 1 << 16 == 0 {
+            return None;
+        }
+        let mut addr = [0u8; 16];
+        addr[..8].copy_from_slice(&self.dest[0].load(Relaxed).to_ne_bytes());
+        addr[8..].copy_from_slice(&self.dest[1].load(Relaxed).to_ne_bytes());
+        Some(crate::peers::Peer {
+            addr,
+            port: port as u16,
+        })
+    }
+
     fn reset(&self, class: u8) {
         self.class.store(class, Relaxed);
         self.flags.store(0, Relaxed);
         self.ep_fd.store(0, Relaxed);
         self.ep_events.store(0, Relaxed);
         self.ep_count.store(0, Relaxed);
+        self.dest[2].store(0, Relaxed);
         self.rx.reset();
         self.tx.reset();
     }
@@ -327,7 +357,7 @@ fn probe(fd: c_int) -> u8 {
                 if get(libc::SO_ACCEPTCONN) == Some(1) {
                     LISTEN
                 } else {
-                    TCP
+                    peer_class(crate::peers::Peer::of_socket(fd))
                 }
             }
             _ => OTHER,
@@ -336,6 +366,15 @@ fn probe(fd: c_int) -> u8 {
     };
     saved.restore();
     class
+}
+
+/// A connected TCP socket is ours unless TIMEOUTSOCK_EXCLUDE/ONLY say
+/// otherwise; one with no peer yet is decided at connect.
+pub fn peer_class(peer: Option<crate::peers::Peer>) -> u8 {
+    match peer {
+        Some(p) if crate::peers::filtering() && !crate::peers::wanted(&p) => OTHER,
+        _ => TCP,
+    }
 }
 
 /// The class a new socket gets from its `socket()` arguments.

@@ -10,6 +10,7 @@
 //! - [`wait`]: the deadline/poll loop, signal heuristic, own timeouts.
 //! - [`engine`]: transfers, connect and accept built on `wait`.
 //! - [`watch`]: poll, select and epoll waits with per-socket deadlines.
+//! - [`peers`]: TIMEOUTSOCK_EXCLUDE/ONLY; [`log`]: the timeout log.
 //! - [`sys`]: errno and clock helpers; [`fmt`]: allocation-free lines.
 #![cfg_attr(not(test), no_std)]
 
@@ -18,6 +19,8 @@ pub mod engine;
 pub mod fdtable;
 pub mod fmt;
 pub mod hooks;
+pub mod log;
+pub mod peers;
 pub mod real;
 pub mod sys;
 pub mod wait;

@@ -117,7 +117,8 @@ fn end(fd: c_int, ev: u8, now: u64) {
 enum Check {
     NotTimed,
     Pending(u64),
-    Expired,
+    /// The deadline of this timeout passed.
+    Expired(u64),
 }
 
 /// An estimated deadline passed: look at the socket's real state and the
@@ -144,19 +145,21 @@ fn check(fd: c_int, ev: u8, now: u64) -> Check {
     } else {
         (READ_NS.load(Relaxed), WRITE_NS.load(Relaxed))
     };
-    let mut d = NEVER;
+    let (mut d, mut t) = (NEVER, 0);
     if ev & IN != 0 && t_in != 0 {
         let since =
             s.rx.note_peer(s.rx.current(now), info.received, info.last_data);
-        d = d.min(since.saturating_add(t_in));
+        (d, t) = (since.saturating_add(t_in), t_in);
     }
     if ev & OUT != 0 && t_out != 0 {
         let since = s.tx.note_peer(s.tx.current(now), info.acked, info.last_ack);
-        d = d.min(since.saturating_add(t_out));
+        if since.saturating_add(t_out) < d {
+            (d, t) = (since.saturating_add(t_out), t_out);
+        }
     }
     match d {
         NEVER => Check::NotTimed,
-        d if d <= now => Check::Expired,
+        d if d <= now => Check::Expired(t),
         d => Check::Pending(d),
     }
 }
@@ -183,11 +186,12 @@ pub fn abort(fd: c_int) {
 /// Calls `f(fd, ev)` for each socket of the program's wait.
 pub type Each<'a> = &'a mut dyn FnMut(&mut dyn FnMut(c_int, u8));
 
-/// Runs one wait of the program. `prog_deadline`: when its own timeout
-/// ends (NEVER: none). `each` lists the descriptors it waits on.
+/// Runs one wait of the program (`api` names it in the timeout log).
+/// `prog_deadline`: when its own timeout ends (NEVER: none). `each` lists the descriptors it waits on.
 /// `real_wait(timeout_ns)` makes the real call (NEVER: no timeout), as
 /// the program asked for it but for the timeout.
 pub fn run(
+    api: &'static str,
     now: u64,
     prog_deadline: u64,
     each: Each,
@@ -215,7 +219,9 @@ pub fn run(
         let mut expired = false;
         ours = NEVER;
         each(&mut |fd, ev| match check(fd, ev, now) {
-            Check::Expired => {
+            Check::Expired(t) => {
+                // Logged before the abort, while getpeername still answers.
+                crate::log::timed_out(api, fd, t);
                 abort(fd);
                 expired = true;
             }

@@ -8,6 +8,7 @@ use super::timed_out;
 use crate::config::{ACCEPT_NS, CONNECT_NS, ENABLED, READ_NS, WRITE_NS};
 use crate::engine;
 use crate::fdtable::{self, LISTEN, OTHER, TCP, TIMED_OUT, UNKNOWN};
+use crate::peers::{self, Peer};
 use crate::real;
 use crate::sys::set_errno;
 use core::sync::atomic::Ordering::Relaxed;
@@ -19,33 +20,39 @@ const CLOSE_RANGE_CLOEXEC: c_int = 4;
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
-    if !super::route(fd, &CONNECT_NS, 0) {
+    if !ENABLED.load(Relaxed) || !fdtable::maybe_tcp(fd) {
         return unsafe { real::connect(fd, addr, len) };
     }
-    unsafe { connect_timed(fd, addr, len) }
+    unsafe { connect_tracked(fd, addr, len) }
 }
 
+/// connect on a (possibly) TCP socket while the library is on: apply
+/// TIMEOUTSOCK_EXCLUDE/ONLY to the destination, remember it for the log,
+/// and time the connect if it blocks.
 #[inline(never)]
-unsafe fn connect_timed(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
-    // A socket that timed out in a wait: connecting again is how some
-    // programs (hiredis) learn the result of a non-blocking connect.
-    if fdtable::class(fd) == TIMED_OUT {
-        return timed_out();
+unsafe fn connect_tracked(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
+    match fdtable::class(fd) {
+        // A socket that timed out in a wait: connecting again is how some
+        // programs (hiredis) learn the result of a non-blocking connect.
+        TIMED_OUT => return timed_out(),
+        TCP => {}
+        _ => return unsafe { real::connect(fd, addr, len) },
     }
-    if CONNECT_NS.load(Relaxed) == 0 {
+    // SAFETY: the caller's sockaddr of len bytes.
+    let Some(peer) = (unsafe { Peer::from_sockaddr(addr, len as usize) }) else {
+        return unsafe { real::connect(fd, addr, len) }; // AF_UNSPEC, bad arguments
+    };
+    if peers::filtering() && !peers::wanted(&peer) {
+        fdtable::set_class(fd, OTHER);
         return unsafe { real::connect(fd, addr, len) };
     }
-    // SAFETY: addr is read only when non-null and long enough for a family.
-    let inet = !addr.is_null()
-        && len as usize >= core::mem::size_of::<libc::sa_family_t>()
-        && matches!(
-            unsafe { (*addr).sa_family } as c_int,
-            libc::AF_INET | libc::AF_INET6
-        );
-    if !inet || !fdtable::is_tcp(fd) {
-        return unsafe { real::connect(fd, addr, len) };
+    if let Some(s) = fdtable::slot_alloc(fd) {
+        s.set_dest(&peer);
     }
-    unsafe { engine::connect(fd, addr, len, CONNECT_NS.load(Relaxed)) }
+    match CONNECT_NS.load(Relaxed) {
+        0 => unsafe { real::connect(fd, addr, len) },
+        t => unsafe { engine::connect(fd, addr, len, t) },
+    }
 }
 
 /// accept/accept4 while the library is on: the optional wait (only with
@@ -72,7 +79,17 @@ unsafe fn accept_tracked(
         }
     };
     if r >= 0 {
-        fdtable::set(r, if tcp { TCP } else { UNKNOWN });
+        let class = if !tcp {
+            UNKNOWN
+        } else if peers::filtering() {
+            // SAFETY: on success the kernel wrote *len bytes of address.
+            let given =
+                unsafe { (!len.is_null()).then(|| Peer::from_sockaddr(addr, *len as usize)) };
+            fdtable::peer_class(given.flatten().or_else(|| Peer::of_socket(r)))
+        } else {
+            TCP
+        };
+        fdtable::set(r, class);
     }
     r
 }

@@ -47,7 +47,7 @@ fn iov_msg(iov: *const iovec, cnt: c_int) -> msghdr {
 /// one non-blocking attempt from offset `done` (MSG_DONTWAIT added).
 macro_rules! timed_hook {
     (
-        fn $name:ident($fd:ident: c_int $(, $arg:ident: $ty:ty)*) via $timed_fn:ident;
+        fn $name:ident($fd:ident: c_int $(, $arg:ident: $ty:ty)*) via $timed_fn:ident as $op:literal;
         timeout $ns:ident, flags $flags:expr, pass if $pass:expr;
         transfer $dir:expr, $total:expr, all $all:expr, |$done:ident| $attempt:expr
     ) => {
@@ -72,7 +72,7 @@ macro_rules! timed_hook {
             #[allow(unused_unsafe)]
             let total = unsafe { $total };
             // SAFETY (attempt): offsets stay within the caller's buffers.
-            match engine::transfer($fd, $dir, t, total, $all, |$done| unsafe { $attempt }) {
+            match engine::transfer($op, $fd, $dir, t, total, $all, |$done| unsafe { $attempt }) {
                 Outcome::Done(r) => r,
                 Outcome::Bypass => unsafe { real::$name($fd $(, $arg)*) },
             }
@@ -83,7 +83,7 @@ macro_rules! timed_hook {
 // ---------------------------------------------------------------- reads
 
 timed_hook! {
-    fn read(fd: c_int, buf: *mut c_void, n: size_t) via read_timed;
+    fn read(fd: c_int, buf: *mut c_void, n: size_t) via read_timed as "read";
     timeout READ_NS, flags 0, pass if false;
     transfer Dir::In, n, all false,
         |d| real::recv(fd, at(buf, d), n - d, libc::MSG_DONTWAIT)
@@ -91,21 +91,21 @@ timed_hook! {
 
 // n > buflen: libc's own check reports the overflow and aborts.
 timed_hook! {
-    fn __read_chk(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t) via read_chk_timed;
+    fn __read_chk(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t) via read_chk_timed as "read";
     timeout READ_NS, flags 0, pass if n > buflen;
     transfer Dir::In, n, all false,
         |d| real::recv(fd, at(buf, d), n - d, libc::MSG_DONTWAIT)
 }
 
 timed_hook! {
-    fn readv(fd: c_int, iov: *const iovec, cnt: c_int) via readv_timed;
+    fn readv(fd: c_int, iov: *const iovec, cnt: c_int) via readv_timed as "readv";
     timeout READ_NS, flags 0, pass if !(0..=IOV_MAX).contains(&cnt);
     transfer Dir::In, 0, all false,
         |d| msg_attempt(fd, &mut iov_msg(iov, cnt), 0, d, Dir::In)
 }
 
 timed_hook! {
-    fn recv(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int) via recv_timed;
+    fn recv(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int) via recv_timed as "recv";
     timeout READ_NS, flags flags, pass if false;
     transfer Dir::In, n, all wants_all(flags),
         |d| real::recv(fd, at(buf, d), n - d, flags | libc::MSG_DONTWAIT)
@@ -113,7 +113,7 @@ timed_hook! {
 
 timed_hook! {
     fn __recv_chk(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t, flags: c_int)
-        via recv_chk_timed;
+        via recv_chk_timed as "recv";
     timeout READ_NS, flags flags, pass if n > buflen;
     transfer Dir::In, n, all wants_all(flags),
         |d| real::recv(fd, at(buf, d), n - d, flags | libc::MSG_DONTWAIT)
@@ -123,7 +123,7 @@ timed_hook! {
     fn recvfrom(
         fd: c_int, buf: *mut c_void, n: size_t, flags: c_int,
         addr: *mut sockaddr, len: *mut socklen_t
-    ) via recvfrom_timed;
+    ) via recvfrom_timed as "recvfrom";
     timeout READ_NS, flags flags, pass if false;
     transfer Dir::In, n, all wants_all(flags),
         |d| real::recvfrom(fd, at(buf, d), n - d, flags | libc::MSG_DONTWAIT, addr, len)
@@ -133,7 +133,7 @@ timed_hook! {
     fn __recvfrom_chk(
         fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t, flags: c_int,
         addr: *mut sockaddr, len: *mut socklen_t
-    ) via recvfrom_chk_timed;
+    ) via recvfrom_chk_timed as "recvfrom";
     timeout READ_NS, flags flags, pass if n > buflen;
     transfer Dir::In, n, all wants_all(flags),
         |d| real::recvfrom(fd, at(buf, d), n - d, flags | libc::MSG_DONTWAIT, addr, len)
@@ -159,6 +159,7 @@ unsafe fn recvmsg_tracked(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t 
                 // SAFETY: msg is the caller's valid msghdr.
                 let iov = unsafe { iov_slice((*msg).msg_iov, (*msg).msg_iovlen as c_int) };
                 match engine::transfer(
+                    "recvmsg",
                     fd,
                     Dir::In,
                     t,
@@ -208,21 +209,21 @@ unsafe fn note_received_fds(msg: *mut msghdr) {
 // without MSG_NOSIGNAL raises SIGPIPE exactly as write() does.
 
 timed_hook! {
-    fn write(fd: c_int, buf: *const c_void, n: size_t) via write_timed;
+    fn write(fd: c_int, buf: *const c_void, n: size_t) via write_timed as "write";
     timeout WRITE_NS, flags 0, pass if false;
     transfer Dir::Out, n, all true,
         |d| real::send(fd, at(buf, d), n - d, libc::MSG_DONTWAIT)
 }
 
 timed_hook! {
-    fn writev(fd: c_int, iov: *const iovec, cnt: c_int) via writev_timed;
+    fn writev(fd: c_int, iov: *const iovec, cnt: c_int) via writev_timed as "writev";
     timeout WRITE_NS, flags 0, pass if !(0..=IOV_MAX).contains(&cnt);
     transfer Dir::Out, iov_total(iov_slice(iov, cnt)), all true,
         |d| msg_attempt(fd, &mut iov_msg(iov, cnt), 0, d, Dir::Out)
 }
 
 timed_hook! {
-    fn send(fd: c_int, buf: *const c_void, n: size_t, flags: c_int) via send_timed;
+    fn send(fd: c_int, buf: *const c_void, n: size_t, flags: c_int) via send_timed as "send";
     timeout WRITE_NS, flags flags, pass if false;
     transfer Dir::Out, n, all true,
         |d| real::send(fd, at(buf, d), n - d, flags | libc::MSG_DONTWAIT)
@@ -233,14 +234,14 @@ timed_hook! {
     fn sendto(
         fd: c_int, buf: *const c_void, n: size_t, flags: c_int,
         addr: *const sockaddr, len: socklen_t
-    ) via sendto_timed;
+    ) via sendto_timed as "sendto";
     timeout WRITE_NS, flags flags, pass if flags & MSG_FASTOPEN != 0;
     transfer Dir::Out, n, all true,
         |d| real::sendto(fd, at(buf, d), n - d, flags | libc::MSG_DONTWAIT, addr, len)
 }
 
 timed_hook! {
-    fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) via sendmsg_timed;
+    fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) via sendmsg_timed as "sendmsg";
     timeout WRITE_NS, flags flags, pass if flags & MSG_FASTOPEN != 0 || msg.is_null();
     transfer Dir::Out, iov_total(iov_slice((*msg).msg_iov, (*msg).msg_iovlen as c_int)), all true,
         |d| msg_attempt(fd, msg as *mut msghdr, flags, d, Dir::Out)

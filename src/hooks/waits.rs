@@ -57,6 +57,7 @@ unsafe fn slice<'a, T>(p: *const T, n: nfds_t) -> &'a [T] {
 /// # Safety
 /// `fds` points to `n` pollfds.
 unsafe fn poll_watched(
+    api: &'static str,
     fds: *mut pollfd,
     n: nfds_t,
     now: u64,
@@ -73,7 +74,7 @@ unsafe fn poll_watched(
             }
         }
     };
-    watch::run(now, deadline, &mut each, real_wait)
+    watch::run(api, now, deadline, &mut each, real_wait)
 }
 
 #[unsafe(no_mangle)]
@@ -88,9 +89,14 @@ pub unsafe extern "C" fn poll(fds: *mut pollfd, n: nfds_t, timeout: c_int) -> c_
 unsafe fn poll_timed(fds: *mut pollfd, n: nfds_t, timeout: c_int) -> c_int {
     let now = now_ns();
     unsafe {
-        poll_watched(fds, n, now, watch::deadline_ms(now, timeout), &mut |ns| {
-            real::poll(fds, n, watch::to_ms(ns))
-        })
+        poll_watched(
+            "poll",
+            fds,
+            n,
+            now,
+            watch::deadline_ms(now, timeout),
+            &mut |ns| real::poll(fds, n, watch::to_ms(ns)),
+        )
     }
 }
 
@@ -141,15 +147,22 @@ unsafe fn ppoll_timed(
 ) -> c_int {
     let now = now_ns();
     unsafe {
-        poll_watched(fds, n, now, watch::deadline_ts(now, ts), &mut |ns| {
-            let t = watch::to_timespec(ns);
-            let tp = if ns == NEVER {
-                core::ptr::null()
-            } else {
-                &raw const t
-            };
-            real::ppoll(fds, n, tp, mask)
-        })
+        poll_watched(
+            "ppoll",
+            fds,
+            n,
+            now,
+            watch::deadline_ts(now, ts),
+            &mut |ns| {
+                let t = watch::to_timespec(ns);
+                let tp = if ns == NEVER {
+                    core::ptr::null()
+                } else {
+                    &raw const t
+                };
+                real::ppoll(fds, n, tp, mask)
+            },
+        )
     }
 }
 
@@ -283,7 +296,7 @@ unsafe fn select_timed(
         }
         now.saturating_add(t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1000)
     };
-    let res = watch::run(now, deadline, &mut |f| sets.each(f), &mut |ns| {
+    let res = watch::run("select", now, deadline, &mut |f| sets.each(f), &mut |ns| {
         // SAFETY: the caller's sets and a timeval of our own.
         unsafe {
             sets.restore(r, w, e);
@@ -347,7 +360,7 @@ unsafe fn pselect_timed(
     }
     let now = now_ns();
     let deadline = unsafe { watch::deadline_ts(now, ts) };
-    watch::run(now, deadline, &mut |f| sets.each(f), &mut |ns| {
+    watch::run("pselect", now, deadline, &mut |f| sets.each(f), &mut |ns| {
         // SAFETY: the caller's sets and a timespec of our own.
         unsafe {
             sets.restore(r, w, e);
@@ -378,6 +391,7 @@ fn epoll_ev(events: u32) -> u8 {
 
 /// The watched epoll wait over the TCP sockets registered in `epfd`.
 fn epoll_watched(
+    api: &'static str,
     epfd: c_int,
     now: u64,
     deadline: u64,
@@ -391,7 +405,7 @@ fn epoll_watched(
             }
         })
     };
-    watch::run(now, deadline, &mut each, real_wait)
+    watch::run(api, now, deadline, &mut each, real_wait)
 }
 
 #[inline(always)]
@@ -436,16 +450,23 @@ unsafe fn epoll_pwait_timed(
     pwait: bool,
 ) -> c_int {
     let now = now_ns();
-    epoll_watched(epfd, now, watch::deadline_ms(now, timeout), &mut |ns| {
-        // SAFETY: the caller's arguments, with our timeout.
-        unsafe {
-            if pwait {
-                real::epoll_pwait(epfd, ev, max, watch::to_ms(ns), mask)
-            } else {
-                real::epoll_wait(epfd, ev, max, watch::to_ms(ns))
+    let api = if pwait { "epoll_pwait" } else { "epoll_wait" };
+    epoll_watched(
+        api,
+        epfd,
+        now,
+        watch::deadline_ms(now, timeout),
+        &mut |ns| {
+            // SAFETY: the caller's arguments, with our timeout.
+            unsafe {
+                if pwait {
+                    real::epoll_pwait(epfd, ev, max, watch::to_ms(ns), mask)
+                } else {
+                    real::epoll_wait(epfd, ev, max, watch::to_ms(ns))
+                }
             }
-        }
-    })
+        },
+    )
 }
 
 #[unsafe(no_mangle)]
@@ -472,7 +493,7 @@ unsafe fn epoll_pwait2_timed(
 ) -> c_int {
     let now = now_ns();
     let deadline = unsafe { watch::deadline_ts(now, ts) };
-    epoll_watched(epfd, now, deadline, &mut |ns| {
+    epoll_watched("epoll_pwait2", epfd, now, deadline, &mut |ns| {
         let t = watch::to_timespec(ns);
         let tp = if ns == NEVER {
             core::ptr::null()
