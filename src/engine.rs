@@ -93,7 +93,8 @@ pub fn transfer<F: FnMut(usize) -> ssize_t>(
 }
 
 /// Bytes arrived: the receive clock's idle period ends. (Sending has no
-/// such shortcut: its progress is the peer's acks, see `wait::peer_acks`.)
+/// such shortcut: its progress is the peer's acks, see
+/// `Slot::peer_progress`.)
 #[inline(always)]
 fn received(fd: c_int, dir: Dir) {
     if let (Dir::In, Some(s)) = (dir, fdtable::slot(fd)) {
@@ -145,7 +146,7 @@ fn transfer_slow(
     let slot = fdtable::slot_alloc(fd).unwrap_or(&local);
     let clock = if dir == Dir::In { &slot.rx } else { &slot.tx };
     loop {
-        match wait(fd, dir.events(), t, own_deadline, clock, dir == Dir::Out) {
+        match wait(fd, dir.events(), t, own_deadline, slot, clock) {
             Wait::Ready => {}
             Wait::TimedOut => {
                 // Last non-blocking attempts: poll announces send space only
@@ -356,7 +357,7 @@ pub unsafe fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t, t: u64) 
     } else {
         crate::sys::now_ns().saturating_add(own)
     };
-    match wait(fd, libc::POLLOUT, t, own_deadline, &slot.tx, false) {
+    match wait(fd, libc::POLLOUT, t, own_deadline, slot, &slot.tx) {
         Wait::Ready => {
             let mut err: c_int = 0;
             let mut elen = core::mem::size_of::<c_int>() as socklen_t;
@@ -426,7 +427,7 @@ pub fn accept_wait(fd: c_int, t: u64) -> Result<(), c_int> {
     };
     let local = Slot::new();
     let slot = fdtable::slot_alloc(fd).unwrap_or(&local);
-    let r = match wait(fd, libc::POLLIN, t, own_deadline, &slot.rx, false) {
+    let r = match wait(fd, libc::POLLIN, t, own_deadline, slot, &slot.rx) {
         Wait::Ready => {
             slot.rx.progress();
             Ok(())

@@ -47,9 +47,6 @@ pub struct Clock {
     idle_since: AtomicU64,
     /// When a call last waited on, or gave up on, this direction.
     last_wait: AtomicU64,
-    /// The peer's progress counter when last looked at: `tcpi_bytes_acked`
-    /// for sending, `tcpi_bytes_received` for receiving.
-    peer: AtomicU64,
 }
 
 impl Default for Clock {
@@ -63,14 +60,12 @@ impl Clock {
         Clock {
             idle_since: AtomicU64::new(0),
             last_wait: AtomicU64::new(0),
-            peer: AtomicU64::new(0),
         }
     }
 
     fn reset(&self) {
         self.idle_since.store(0, Relaxed);
         self.last_wait.store(0, Relaxed);
-        self.peer.store(0, Relaxed);
     }
 
     /// Bytes moved: the idle period (if any) is over. Costs one load when
@@ -117,16 +112,10 @@ impl Clock {
         self.refresh(0, now)
     }
 
-    /// The peer's counter (bytes acknowledged, or received) is `count`,
-    /// last moved at `at` (ns): if it moved since we last looked, the peer
-    /// made progress then, and the idle period starts no earlier than `at`.
-    pub fn note_peer(&self, since: u64, count: u64, at: u64) -> u64 {
-        if self.peer.swap(count, Relaxed) != count && at > since {
-            self.idle_since.store(at, Relaxed);
-            at
-        } else {
-            since
-        }
+    /// Moves the start of the idle period to `at` if that is later (the
+    /// peer made progress then); returns the start.
+    pub fn advance(&self, at: u64) -> u64 {
+        self.idle_since.fetch_max(at, Relaxed).max(at)
     }
 
     /// A call stops waiting without having moved a byte (timeout, EINTR).
@@ -145,6 +134,12 @@ impl Clock {
 
 pub struct Slot {
     class: AtomicU8,
+    /// The peer's progress counters when last looked at (TCP_INFO's
+    /// bytes received and bytes acknowledged), and the latest time either
+    /// moved: see `peer_progress`.
+    seen_received: AtomicU64,
+    seen_acked: AtomicU64,
+    progress: AtomicU64,
     /// OUR_RCVTIMEO | OUR_SNDTIMEO.
     pub flags: AtomicU8,
     /// The epoll set this socket was last added to, plus one (0: none),
@@ -173,6 +168,9 @@ impl Slot {
     pub const fn new() -> Self {
         Slot {
             class: AtomicU8::new(UNKNOWN),
+            seen_received: AtomicU64::new(0),
+            seen_acked: AtomicU64::new(0),
+            progress: AtomicU64::new(0),
             flags: AtomicU8::new(0),
             ep_fd: AtomicI32::new(0),
             ep_events: AtomicU32::new(0),
@@ -185,6 +183,30 @@ impl Slot {
 
     pub fn class(&self) -> u8 {
         self.class.load(Relaxed)
+    }
+
+    /// When the peer last made progress, as far as we know (0: never seen):
+    /// "nothing happened on the socket" means neither counter moved. Bytes
+    /// the peer sent, or bytes of ours it acknowledged, in either direction
+    /// — an upload whose acks flow is not idle while the program waits for
+    /// the reply. Room reappearing in our own send buffer is not progress.
+    /// One getsockopt(TCP_INFO); only called when a deadline has passed.
+    pub fn peer_progress(&self, fd: c_int, now: u64) -> u64 {
+        let Some(info) = crate::tcpinfo::tcp_info(fd, now) else {
+            return self.progress.load(Relaxed);
+        };
+        self.note_progress(&info)
+    }
+
+    pub fn note_progress(&self, info: &crate::tcpinfo::TcpInfo) -> u64 {
+        let mut p = 0;
+        if self.seen_received.swap(info.received, Relaxed) != info.received {
+            p = info.last_data;
+        }
+        if self.seen_acked.swap(info.acked, Relaxed) != info.acked {
+            p = p.max(info.last_ack);
+        }
+        self.progress.fetch_max(p, Relaxed).max(p)
     }
 
     pub fn set_dest(&self, p: &crate::peers::Peer) {
@@ -214,6 +236,9 @@ impl Slot {
 
     fn reset(&self, class: u8) {
         self.class.store(class, Relaxed);
+        self.seen_received.store(0, Relaxed);
+        self.seen_acked.store(0, Relaxed);
+        self.progress.store(0, Relaxed);
         self.flags.store(0, Relaxed);
         self.ep_fd.store(0, Relaxed);
         self.ep_events.store(0, Relaxed);
@@ -545,9 +570,9 @@ mod tests {
         // Another thread moved bytes while we waited.
         s.progress();
         assert_eq!(s.refresh(50_500, 50_900), 50_900);
-        // Acks: new ones move the start to the last ack, old ones do not.
-        assert_eq!(s.note_peer(50_900, 10, 51_000), 51_000);
-        assert_eq!(s.note_peer(51_000, 10, 52_000), 51_000);
+        // Peer progress moves the start later, never earlier.
+        assert_eq!(s.advance(51_000), 51_000);
+        assert_eq!(s.advance(50_000), 51_000);
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod log;
 pub mod peers;
 pub mod real;
 pub mod sys;
+pub mod tcpinfo;
 pub mod wait;
 pub mod watch;
 

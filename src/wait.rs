@@ -5,7 +5,7 @@
 //! (SO_RCVTIMEO/SO_SNDTIMEO, per call, as the kernel counts it) expires, or
 //! a signal interrupts it in a way the program must see.
 
-use crate::fdtable::Clock;
+use crate::fdtable::{Clock, Slot};
 use crate::real;
 use crate::sys::{errno, now_ns};
 use libc::c_int;
@@ -59,16 +59,14 @@ pub fn own_timeout(fd: c_int, opt: c_int) -> u64 {
 
 /// Waits for `events` on `fd`. `t` is the idle timeout (ns, non-zero),
 /// `own_deadline` the program's own per-call deadline (0: none), `clock`
-/// the direction's idle clock. With `acks`, the peer acknowledging data
-/// counts as progress (see `peer_acks`).
-pub fn wait(fd: c_int, events: i16, t: u64, own_deadline: u64, clock: &Clock, acks: bool) -> Wait {
+/// the direction's idle clock in `slot`. When the idle deadline passes,
+/// the peer's progress (`Slot::peer_progress`) is looked at before giving
+/// up: bytes it sent or acknowledged move the start of the idle period.
+pub fn wait(fd: c_int, events: i16, t: u64, own_deadline: u64, slot: &Slot, clock: &Clock) -> Wait {
     let mut now = now_ns();
     let mut since = clock.begin_wait(now, t);
     let result = loop {
         since = clock.refresh(since, now);
-        if let Some((acked, at)) = acks.then(|| peer_acks(fd, now)).flatten() {
-            since = clock.note_peer(since, acked, at);
-        }
         let idle_deadline = since.saturating_add(t);
         let (deadline, own) = if own_deadline != 0 && own_deadline <= idle_deadline {
             (own_deadline, true)
@@ -76,11 +74,17 @@ pub fn wait(fd: c_int, events: i16, t: u64, own_deadline: u64, clock: &Clock, ac
             (idle_deadline, false)
         };
         if now >= deadline {
-            break if own {
-                Wait::OwnTimeout
-            } else {
-                Wait::TimedOut
-            };
+            if own {
+                break Wait::OwnTimeout;
+            }
+            // Before giving up: did the peer send or acknowledge anything
+            // (bytes that moved without passing through this call)?
+            let p = slot.peer_progress(fd, now);
+            if p > since {
+                since = clock.advance(p);
+                continue;
+            }
+            break Wait::TimedOut;
         }
         // Round up: never wake before the deadline, at most 1 ms after it.
         let ms = (deadline - now).div_ceil(NS_PER_MS).min(i32::MAX as u64) as c_int;
@@ -149,60 +153,4 @@ pub fn signals_restart() -> bool {
     };
     saved.restore();
     restart
-}
-
-/// What the kernel knows of a TCP connection (the parts we use).
-pub struct TcpInfo {
-    /// TCP_ESTABLISHED, TCP_SYN_SENT, TCP_LISTEN, ... (netinet/tcp.h).
-    pub state: u8,
-    /// `tcpi_bytes_acked`: bytes of ours the peer has acknowledged.
-    pub acked: u64,
-    /// When the last ack came (monotonic ns, from `tcpi_last_ack_recv`).
-    pub last_ack: u64,
-    /// `tcpi_bytes_received`: bytes the peer has sent us.
-    pub received: u64,
-    /// When the last data came (from `tcpi_last_data_recv`).
-    pub last_data: u64,
-}
-
-/// getsockopt(TCP_INFO), errno kept. `now` turns the kernel's "ms ago"
-/// into times.
-pub fn tcp_info(fd: c_int, now: u64) -> Option<TcpInfo> {
-    // struct tcp_info (linux/tcp.h), kernel 4.19 or later: tcpi_state is
-    // byte 0, tcpi_last_data_recv the u32 at byte 52, tcpi_last_ack_recv
-    // at 56, tcpi_bytes_acked the u64 at 120, tcpi_bytes_received at 128.
-    let mut info = [0u64; 17];
-    let mut len = core::mem::size_of_val(&info) as libc::socklen_t;
-    let saved = crate::sys::SavedErrno::save();
-    // SAFETY: info/len describe a writable buffer of len bytes.
-    let r = unsafe {
-        real::getsockopt(
-            fd,
-            libc::IPPROTO_TCP,
-            libc::TCP_INFO,
-            info.as_mut_ptr().cast(),
-            &mut len,
-        )
-    };
-    saved.restore();
-    if r != 0 || (len as usize) < 136 {
-        return None;
-    }
-    let ago = |ms: u64| now.saturating_sub(ms * NS_PER_MS);
-    Some(TcpInfo {
-        state: (info[0] & 0xff) as u8,
-        acked: info[15],
-        last_ack: ago(info[7] & 0xffff_ffff),
-        received: info[16],
-        last_data: ago(info[6] >> 32),
-    })
-}
-
-/// How far the peer has acknowledged our data, and when the last ack came.
-/// A writer waits on the peer, not on its own send buffer: the kernel can
-/// find a few hundred KB of room in that buffer long after the peer
-/// stopped reading, and counting that as progress would let a stalled
-/// write run for 2·T.
-fn peer_acks(fd: c_int, now: u64) -> Option<(u64, u64)> {
-    tcp_info(fd, now).map(|i| (i.acked, i.last_ack))
 }

@@ -39,7 +39,7 @@ use crate::config::{CONNECT_NS, READ_NS, WRITE_NS};
 use crate::fdtable::{self, LISTEN, TCP, TIMED_OUT};
 use crate::real;
 use crate::sys::{SavedErrno, now_ns};
-use crate::wait::tcp_info;
+use crate::tcpinfo::tcp_info;
 use core::sync::atomic::Ordering::Relaxed;
 use libc::c_int;
 
@@ -92,14 +92,14 @@ fn begin(fd: c_int, ev: u8, now: u64) -> u64 {
     let Some(s) = fdtable::slot_alloc(fd).filter(|_| lo != 0) else {
         return NEVER;
     };
-    let mut d = NEVER;
+    let mut since = 0;
     if ev & IN != 0 {
-        d = d.min(s.rx.begin_wait(now, hi).saturating_add(lo));
+        since = since.max(s.rx.begin_wait(now, hi));
     }
     if ev & OUT != 0 {
-        d = d.min(s.tx.begin_wait(now, hi).saturating_add(lo));
+        since = since.max(s.tx.begin_wait(now, hi));
     }
-    d
+    since.saturating_add(lo)
 }
 
 /// The wait is over: a later wait within T carries the periods on.
@@ -145,18 +145,26 @@ fn check(fd: c_int, ev: u8, now: u64) -> Check {
     } else {
         (READ_NS.load(Relaxed), WRITE_NS.load(Relaxed))
     };
-    let (mut d, mut t) = (NEVER, 0);
-    if ev & IN != 0 && t_in != 0 {
-        let since =
-            s.rx.note_peer(s.rx.current(now), info.received, info.last_data);
-        (d, t) = (since.saturating_add(t_in), t_in);
-    }
-    if ev & OUT != 0 && t_out != 0 {
-        let since = s.tx.note_peer(s.tx.current(now), info.acked, info.last_ack);
-        if since.saturating_add(t_out) < d {
-            (d, t) = (since.saturating_add(t_out), t_out);
+    // Idle since the later of: the start of the waited direction's
+    // period, and the peer's last progress in either direction (curl waits
+    // for the reply while it uploads, often as two pollfds for one socket:
+    // the upload's acks keep the socket alive). T is the smaller of the
+    // timeouts that apply.
+    let mut since = s.note_progress(&info);
+    let mut t = NEVER;
+    for (bit, clock, t_dir) in [(IN, &s.rx, t_in), (OUT, &s.tx, t_out)] {
+        if ev & bit != 0 {
+            since = clock.advance(since.max(clock.current(now)));
+            if t_dir != 0 {
+                t = t.min(t_dir);
+            }
         }
     }
+    let d = if t == NEVER {
+        NEVER
+    } else {
+        since.saturating_add(t)
+    };
     match d {
         NEVER => Check::NotTimed,
         d if d <= now => Check::Expired(t),
