@@ -22,6 +22,7 @@ pub mod hooks;
 pub mod log;
 pub mod peers;
 pub mod real;
+pub mod secs;
 pub mod sys;
 pub mod tcpinfo;
 pub mod wait;
