@@ -12,7 +12,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, OnceLock};
@@ -130,6 +130,141 @@ pub fn pyclient() -> PathBuf {
     manifest_dir().join("tests").join("py").join("pyclient.py")
 }
 
+/// Compiles tests/c/NAME.c once per test binary, like [`tsclient`]
+/// (`gcc -O2 -D_FORTIFY_SOURCE=2 -Wall`, warnings are errors), into
+/// target/preload/NAME.
+fn compile_c(name: &str, cell: &'static OnceLock<PathBuf>) -> PathBuf {
+    cell.get_or_init(|| {
+        std::fs::create_dir_all(preload_dir()).unwrap();
+        let bin = preload_dir().join(name);
+        let tmp = preload_dir().join(format!("{name}.tmp.{}", std::process::id()));
+        let src = manifest_dir()
+            .join("tests")
+            .join("c")
+            .join(format!("{name}.c"));
+        let out = Command::new("gcc")
+            .args(["-O2", "-D_FORTIFY_SOURCE=2", "-Wall", "-o"])
+            .arg(&tmp)
+            .arg(&src)
+            .stdin(Stdio::null())
+            .output()
+            .expect("cannot run gcc");
+        assert!(
+            out.status.success(),
+            "compiling {} failed:\n{}",
+            src.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.stderr.is_empty(),
+            "gcc warnings in {}:\n{}",
+            src.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::rename(&tmp, &bin).unwrap();
+        bin
+    })
+    .clone()
+}
+
+/// tests/c/waitclient.c, compiled fortified: its `poll_chk`/`ppoll_chk`
+/// kinds call `__poll_chk`/`__ppoll_chk`.
+pub fn waitclient() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    compile_c("waitclient", &BIN)
+}
+
+/// The wait client with arguments.
+pub fn wclient<S: AsRef<str>>(args: &[S]) -> Run {
+    Run::new(waitclient()).args(args)
+}
+
+/// The dynamic symbols that `file` imports (`nm -D --undefined-only`),
+/// without their version suffix.
+pub fn imported_symbols(file: &Path) -> Vec<String> {
+    let out = Command::new("nm")
+        .args(["-D", "--undefined-only"])
+        .arg(file)
+        .stdin(Stdio::null())
+        .output()
+        .expect("cannot run nm (binutils)");
+    assert!(out.status.success(), "nm -D {} failed", file.display());
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().last())
+        .map(|s| s.split('@').next().unwrap_or(s).to_string())
+        .collect()
+}
+
+/// The dynamic symbols that `file` defines (`nm -D --defined-only`).
+pub fn exported_symbols(file: &Path) -> Vec<String> {
+    let out = Command::new("nm")
+        .args(["-D", "--defined-only"])
+        .arg(file)
+        .stdin(Stdio::null())
+        .output()
+        .expect("cannot run nm (binutils)");
+    assert!(out.status.success(), "nm -D {} failed", file.display());
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().last())
+        .map(|s| s.split('@').next().unwrap_or(s).to_string())
+        .collect()
+}
+
+/// The absolute path of an installed program, found in `PATH`. Fails the
+/// test (never skips it) when the program is missing: .ci/run installs it
+/// from the Debian package `package`.
+pub fn require_program(name: &str, package: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path) {
+        let p = dir.join(name);
+        if let Ok(m) = std::fs::metadata(&p) {
+            use std::os::unix::fs::PermissionsExt;
+            if m.is_file() && m.permissions().mode() & 0o111 != 0 {
+                return p;
+            }
+        }
+    }
+    panic!(
+        "`{name}` is not installed (not found in PATH): this test runs the real program; \
+         install the Debian package `{package}` (`apt-get install {package}`, as .ci/run does)"
+    );
+}
+
+/// A file in the temporary directory, removed when dropped.
+pub struct TempFile {
+    pub path: PathBuf,
+}
+
+impl TempFile {
+    /// A fresh, not yet existing path whose name contains `tag`.
+    pub fn new(tag: &str) -> Self {
+        use std::sync::atomic::AtomicU64;
+        static N: AtomicU64 = AtomicU64::new(0);
+        let n = N.fetch_add(1, Ordering::SeqCst);
+        let path =
+            std::env::temp_dir().join(format!("timeoutsock-test-{}-{n}-{tag}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        TempFile { path }
+    }
+    /// A file holding `data`.
+    pub fn with(tag: &str, data: &[u8]) -> Self {
+        let f = Self::new(tag);
+        std::fs::write(&f.path, data).expect("write temporary file");
+        f
+    }
+    pub fn path_s(&self) -> String {
+        self.path.to_str().expect("utf-8 temp path").to_string()
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Running a client
 // ---------------------------------------------------------------------------
@@ -160,6 +295,7 @@ pub struct Run {
     args: Vec<String>,
     env: Vec<(String, String)>,
     preload: bool,
+    stdin_open: bool,
 }
 
 /// The client C program with arguments.
@@ -181,6 +317,7 @@ impl Run {
             args: Vec::new(),
             env: Vec::new(),
             preload: false,
+            stdin_open: false,
         }
     }
     pub fn arg(mut self, a: impl AsRef<str>) -> Self {
@@ -198,6 +335,13 @@ impl Run {
     /// Runs the program with `LD_PRELOAD` set to the library.
     pub fn preload(mut self) -> Self {
         self.preload = true;
+        self
+    }
+    /// Gives the program a pipe as standard input that stays open (and
+    /// silent) until the program has ended, instead of `/dev/null`: for
+    /// programs that would stop at EOF on stdin.
+    pub fn keep_stdin_open(mut self) -> Self {
+        self.stdin_open = true;
         self
     }
     /// Shorthand: preload with `TIMEOUTSOCK_SECS=secs`.
@@ -234,13 +378,18 @@ impl Run {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.stdin(if self.stdin_open {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
         let start = Instant::now();
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.describe()));
+        let stdin = child.stdin.take();
         let stdout = child.stdout.take().unwrap();
         let mut stderr = child.stderr.take().unwrap();
         let (tx, rx) = mpsc::channel();
@@ -263,6 +412,7 @@ impl Run {
         });
         Proc {
             child: Some(child),
+            stdin,
             what: self.describe(),
             start,
             lines: Vec::new(),
@@ -282,6 +432,9 @@ impl Run {
 /// A running child. Dropping it kills the child (by PID) and reaps it.
 pub struct Proc {
     child: Option<Child>,
+    /// The write end of the child's stdin pipe (`keep_stdin_open`): closed
+    /// only after the child has been reaped.
+    stdin: Option<ChildStdin>,
     what: String,
     start: Instant,
     lines: Vec<String>,
@@ -876,4 +1029,174 @@ pub fn closed_port(host: &str) -> u16 {
 pub fn silent_peer(host: &str, port: u16) -> TcpStream {
     TcpStream::connect_timeout(&SocketAddr::new(ip(host), port), Duration::from_secs(5))
         .expect("connect to client's listener")
+}
+
+/// Accepts, echoes whatever it receives back until EOF, then closes. One
+/// connection at a time; each read waits at most 20 s.
+pub fn echo_server(host: &str) -> Server {
+    serve(host, bind_listener(host), Vec::new(), move |mut s, stop| {
+        s.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let born = Instant::now();
+        let mut buf = [0u8; 4096];
+        // bounded: by the stop flag and 20 s
+        while !stop.load(Ordering::SeqCst) && born.elapsed() < Duration::from_secs(20) {
+            match s.read(&mut buf) {
+                Ok(0) => break,
+                Ok(k) => {
+                    if s.write_all(&buf[..k]).is_err() {
+                        break;
+                    }
+                }
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(_) => break,
+            }
+        }
+        None
+    })
+}
+
+// ---------------------------------------------------------------------------
+// HTTP servers for real clients (curl, wget)
+// ---------------------------------------------------------------------------
+
+/// A request head as read by the HTTP servers, and any body bytes that came
+/// with it.
+pub struct RequestHead {
+    pub head: String,
+    pub extra: Vec<u8>,
+}
+
+impl RequestHead {
+    /// The value of the Content-Length header, if any.
+    pub fn content_length(&self) -> Option<u64> {
+        self.head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            if k.trim().eq_ignore_ascii_case("content-length") {
+                v.trim().parse().ok()
+            } else {
+                None
+            }
+        })
+    }
+}
+
+/// Reads an HTTP request head (up to the blank line): at most 64 KiB, each
+/// read waiting at most 5 s. `None` if the client went away first.
+pub fn read_request_head(s: &mut TcpStream) -> Option<RequestHead> {
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    // bounded: 64 KiB and the read timeout
+    while got.len() < 65536 {
+        if let Some(i) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            let extra = got.split_off(i + 4);
+            return Some(RequestHead {
+                head: String::from_utf8_lossy(&got).into_owned(),
+                extra,
+            });
+        }
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return None,
+            Ok(k) => got.extend_from_slice(&buf[..k]),
+        }
+    }
+    None
+}
+
+/// An HTTP/1.1 response head with `Content-Length: len`.
+pub fn response_head(len: u64) -> String {
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\
+         Content-Length: {len}\r\nConnection: close\r\n\r\n"
+    )
+}
+
+/// Reads the request, then never answers (holds the connection).
+pub fn http_silent_server(host: &str) -> Server {
+    serve(host, bind_listener(host), Vec::new(), |mut s, _| {
+        read_request_head(&mut s);
+        Some(s)
+    })
+}
+
+/// Reads the request, answers with `Content-Length: 2·n`, sends `n` bytes of
+/// the body, then goes silent (holds the connection).
+pub fn http_stall_server(host: &str, n: usize) -> Server {
+    serve(host, bind_listener(host), Vec::new(), move |mut s, _| {
+        read_request_head(&mut s)?;
+        let _ = s.write_all(response_head(2 * n as u64).as_bytes());
+        let _ = s.write_all(&pattern(n));
+        Some(s)
+    })
+}
+
+/// Reads the request, answers with a body of `body`, one byte every `gap`,
+/// then closes.
+pub fn http_drip_server(host: &str, gap: Duration, body: Vec<u8>) -> Server {
+    serve(host, bind_listener(host), Vec::new(), move |mut s, stop| {
+        read_request_head(&mut s)?;
+        let _ = s.write_all(response_head(body.len() as u64).as_bytes());
+        for b in &body {
+            thread::sleep(gap);
+            if stop.load(Ordering::SeqCst) || s.write_all(&[*b]).is_err() {
+                break;
+            }
+        }
+        None
+    })
+}
+
+/// Reads the request, answers with `n` bytes of the test pattern, then
+/// closes. Returns the server and the checksum of the body.
+pub fn http_bulk_server(host: &str, n: usize) -> (Server, String) {
+    let data = Arc::new(pattern(n));
+    let sum = hex(fnv(FNV_INIT, &data));
+    let srv = serve(host, bind_listener(host), Vec::new(), move |mut s, _| {
+        read_request_head(&mut s)?;
+        let _ = s.write_all(response_head(data.len() as u64).as_bytes());
+        let _ = s.write_all(&data);
+        let _ = s.shutdown(std::net::Shutdown::Write);
+        None
+    });
+    (srv, sum)
+}
+
+/// Reads a request with a body of Content-Length bytes slowly (`chunk`
+/// bytes, then a pause of `gap`), then answers `"<bytes> <checksum>\n"`.
+/// Each upload is also reported as `(bytes, checksum)` on the channel.
+pub fn http_slow_reader_server(
+    host: &str,
+    chunk: usize,
+    gap: Duration,
+) -> (Server, Receiver<(u64, String)>) {
+    let (tx, rx) = mpsc::channel();
+    let srv = serve(host, bind_listener(host), Vec::new(), move |mut s, stop| {
+        let req = read_request_head(&mut s)?;
+        let want = req.content_length().unwrap_or(0);
+        let mut h = fnv(FNV_INIT, &req.extra);
+        let mut n = req.extra.len() as u64;
+        let mut buf = vec![0u8; chunk];
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        // bounded: by Content-Length, the stop flag and the read timeout
+        while n < want && !stop.load(Ordering::SeqCst) {
+            thread::sleep(gap);
+            let k = buf.len().min((want - n) as usize);
+            match s.read(&mut buf[..k]) {
+                Ok(0) | Err(_) => break,
+                Ok(k) => {
+                    h = fnv(h, &buf[..k]);
+                    n += k as u64;
+                }
+            }
+        }
+        let body = format!("{n} {}\n", hex(h));
+        let _ = s.write_all(response_head(body.len() as u64).as_bytes());
+        let _ = s.write_all(body.as_bytes());
+        let _ = tx.send((n, hex(h)));
+        None
+    });
+    (srv, rx)
 }
