@@ -450,6 +450,46 @@ mod tests {
         assert!(rules.matches(&v6("::1", 6379)));
     }
 
+    /// A million generated lists through the parser: no panic, and what is
+    /// accepted matches the address it was written from.
+    #[test]
+    fn a_million_lists() {
+        const ALPHABET: &[u8] = b"0123456789abcdef:::...///[]],,fe80ffff";
+        let mut x = 0x1234_5678_9abc_def1u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let rules = Rules::new();
+        let mut accepted = 0;
+        for _ in 0..1_000_000 {
+            let len = (next() % 28) as usize;
+            let s: Vec<u8> = (0..len)
+                .map(|_| {
+                    let r = next();
+                    if r % 16 == 0 {
+                        (r >> 8) as u8
+                    } else {
+                        ALPHABET[(r >> 8) as usize % ALPHABET.len()]
+                    }
+                })
+                .collect();
+            if let Some(r) = parse_rule(&s) {
+                accepted += 1;
+                assert!(r.prefix <= 128);
+                let p = Peer {
+                    addr: r.addr,
+                    port: r.port,
+                };
+                assert!(r.matches(&p), "{:?}", String::from_utf8_lossy(&s));
+            }
+            let _ = rules.load(&s);
+        }
+        assert!(accepted > 1000, "{accepted}");
+    }
+
     #[test]
     fn formats_peers() {
         assert_eq!(text(&Peer::v4([127, 0, 0, 1], 8080)), "127.0.0.1:8080");

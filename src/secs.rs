@@ -155,3 +155,91 @@ mod tests {
         }
     }
 }
+
+/// A million generated inputs through the parser (`cargo test --lib fuzz`):
+/// no panic, no wrap-around, and every accepted value equals a reference
+/// computed independently in u128.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+
+    /// xorshift64*: deterministic, no dependency.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+    }
+
+    /// What the value should be, if the grammar accepts it at all.
+    fn reference(s: &[u8]) -> Option<Result<u64, Bad>> {
+        let dots = s.iter().filter(|&&c| c == b'.').count();
+        if s.is_empty() {
+            return Some(Ok(0));
+        }
+        if dots > 1 || !s.iter().all(|&c| c == b'.' || c.is_ascii_digit()) || dots == s.len() {
+            return None;
+        }
+        let (w, f) = match s.iter().position(|&c| c == b'.') {
+            Some(i) => (&s[..i], &s[i + 1..]),
+            None => (s, &b""[..]),
+        };
+        let whole = w
+            .iter()
+            .fold(0u128, |a, &c| (a * 10 + (c - b'0') as u128).min(1 << 100));
+        let mut frac = 0u128;
+        for i in 0..9 {
+            frac = frac * 10 + f.get(i).map_or(0, |&c| (c - b'0') as u128);
+        }
+        let ns = whole * 1_000_000_000 + frac;
+        let nonzero = f.iter().any(|&c| c != b'0');
+        Some(if ns > (MAX_MS * NS_PER_MS) as u128 {
+            Err(Bad::TooLarge)
+        } else if ns == 0 {
+            if nonzero { Err(Bad::TooSmall) } else { Ok(0) }
+        } else if ns < NS_PER_MS as u128 {
+            Err(Bad::TooSmall)
+        } else {
+            Ok(ns as u64)
+        })
+    }
+
+    #[test]
+    fn a_million_inputs() {
+        const ALPHABET: &[u8] = b"0123456789000999..-+eExX naNiIf\t\n,";
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut buf = Vec::with_capacity(64);
+        let (mut accepted, mut refused) = (0u32, 0u32);
+        for _ in 0..1_000_000 {
+            buf.clear();
+            let len = (rng.next() % 24) as usize;
+            for _ in 0..len {
+                let r = rng.next();
+                buf.push(if r % 8 == 0 {
+                    (r >> 8) as u8 // any byte, non-ASCII included
+                } else {
+                    ALPHABET[(r >> 8) as usize % ALPHABET.len()]
+                });
+            }
+            let got = parse_secs(&buf);
+            match reference(&buf) {
+                Some(want) => assert_eq!(got, want, "{:?}", String::from_utf8_lossy(&buf)),
+                None => assert_eq!(got, Err(Bad::NotANumber), "{:?}", buf),
+            }
+            if let Ok(ns) = got {
+                assert!(ns == 0 || (NS_PER_MS..=MAX_MS * NS_PER_MS).contains(&ns));
+                accepted += 1;
+            } else {
+                refused += 1;
+            }
+        }
+        // The generator must exercise both sides.
+        assert!(
+            accepted > 10_000 && refused > 10_000,
+            "{accepted} {refused}"
+        );
+    }
+}
