@@ -469,7 +469,7 @@ mod tests {
             let s: Vec<u8> = (0..len)
                 .map(|_| {
                     let r = next();
-                    if r % 16 == 0 {
+                    if r.is_multiple_of(16) {
                         (r >> 8) as u8
                     } else {
                         ALPHABET[(r >> 8) as usize % ALPHABET.len()]

@@ -218,7 +218,7 @@ mod fuzz {
             let len = (rng.next() % 24) as usize;
             for _ in 0..len {
                 let r = rng.next();
-                buf.push(if r % 8 == 0 {
+                buf.push(if r.is_multiple_of(8) {
                     (r >> 8) as u8 // any byte, non-ASCII included
                 } else {
                     ALPHABET[(r >> 8) as usize % ALPHABET.len()]
