@@ -146,8 +146,12 @@ pub struct Slot {
     /// and the events it asked for there.
     pub ep_fd: AtomicI32,
     pub ep_events: AtomicU32,
-    /// For an epoll descriptor: how many TCP sockets are registered in it.
+    /// For an epoll descriptor: how many TCP sockets are registered in it,
+    /// and a lower bound of their earliest idle deadline (0: unknown, scan).
     ep_count: AtomicU32,
+    pub ep_next: AtomicU64,
+    /// For a socket in an epoll set: when it was added or modified there.
+    pub ep_joined: AtomicU64,
     /// Where the program connected it (for the log while still connecting,
     /// when getpeername has nothing): address words and port | 1 << 16.
     dest: [AtomicU64; 3],
@@ -175,6 +179,8 @@ impl Slot {
             ep_fd: AtomicI32::new(0),
             ep_events: AtomicU32::new(0),
             ep_count: AtomicU32::new(0),
+            ep_next: AtomicU64::new(0),
+            ep_joined: AtomicU64::new(0),
             dest: [const { AtomicU64::new(0) }; 3],
             rx: Clock::new(),
             tx: Clock::new(),
@@ -196,6 +202,18 @@ impl Slot {
             return self.progress.load(Relaxed);
         };
         self.note_progress(&info)
+    }
+
+    /// The last peer progress seen so far, without asking the kernel.
+    pub fn last_progress(&self) -> u64 {
+        self.progress.load(Relaxed)
+    }
+
+    /// An epoll set's own wait clock: when the program started waiting on
+    /// the set, and when it last did (the set's descriptor is not a TCP
+    /// socket, so its receive clock is free for this).
+    pub fn set_clock(&self) -> &Clock {
+        &self.rx
     }
 
     pub fn note_progress(&self, info: &crate::tcpinfo::TcpInfo) -> u64 {
@@ -243,6 +261,8 @@ impl Slot {
         self.ep_fd.store(0, Relaxed);
         self.ep_events.store(0, Relaxed);
         self.ep_count.store(0, Relaxed);
+        self.ep_next.store(0, Relaxed);
+        self.ep_joined.store(0, Relaxed);
         self.dest[2].store(0, Relaxed);
         self.rx.reset();
         self.tx.reset();

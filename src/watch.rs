@@ -55,46 +55,78 @@ const TCP_SYN_RECV: u8 = 3;
 const TCP_CLOSE: u8 = 7;
 const TCP_LISTEN: u8 = 10;
 
-/// The timeouts that may apply to a wait for `ev` before the socket's state
-/// is known: the smallest (for the first deadline) and the largest (for
-/// the rule that a period carries on across waits). 0, 0: not timed.
-fn bounds(ev: u8) -> (u64, u64) {
-    let mut lo = NEVER;
-    let mut hi = 0;
-    let c = CONNECT_NS.load(Relaxed);
-    let r = if ev & IN != 0 {
-        READ_NS.load(Relaxed)
-    } else {
-        0
-    };
-    let w = if ev & OUT != 0 {
-        WRITE_NS.load(Relaxed)
-    } else {
-        0
-    };
-    for t in [c, r, w] {
-        if t != 0 {
-            lo = lo.min(t);
-            hi = hi.max(t);
-        }
+/// The timeouts that may apply to a wait for each `ev` (1..=3) before the
+/// socket's state is known: the smallest (for the first deadline) and the
+/// largest (for the rule that a period carries on across waits). Computed
+/// once per wait. (0, 0): not timed.
+struct Bounds([(u64, u64); 4]);
+
+impl Bounds {
+    fn now() -> Bounds {
+        let c = CONNECT_NS.load(Relaxed);
+        let r = READ_NS.load(Relaxed);
+        let w = WRITE_NS.load(Relaxed);
+        let one = |ev: u8| {
+            let (mut lo, mut hi) = (NEVER, 0);
+            let ts = [
+                c,
+                if ev & IN != 0 { r } else { 0 },
+                if ev & OUT != 0 { w } else { 0 },
+            ];
+            for t in ts.into_iter().filter(|&t| t != 0) {
+                lo = lo.min(t);
+                hi = hi.max(t);
+            }
+            if hi == 0 { (0, 0) } else { (lo, hi) }
+        };
+        Bounds([(0, 0), one(IN), one(OUT), one(IN | OUT)])
     }
-    if hi == 0 { (0, 0) } else { (lo, hi) }
+
+    #[inline(always)]
+    fn get(&self, ev: u8) -> (u64, u64) {
+        self.0[(ev & 3) as usize]
+    }
+
+    /// The longest timeout of all: how long a wait must have lasted before
+    /// its end is worth recording.
+    fn longest(&self) -> u64 {
+        self.0[3].1
+    }
+}
+
+/// The slot of `fd` if it is a TCP socket we may time in a wait.
+#[inline(always)]
+fn tcp_slot(fd: c_int) -> Option<&'static fdtable::Slot> {
+    match fdtable::slot(fd) {
+        Some(s) if s.class() == TCP => Some(s),
+        Some(s) if s.class() != fdtable::UNKNOWN => None,
+        _ => tcp_slot_slow(fd),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn tcp_slot_slow(fd: c_int) -> Option<&'static fdtable::Slot> {
+    (fdtable::class(fd) == TCP)
+        .then(|| fdtable::slot_alloc(fd))
+        .flatten()
 }
 
 /// The program starts a wait on `fd` for `ev`: starts or continues the
 /// socket's idle periods; returns a first estimate of the deadline
 /// (NEVER: not timed).
-fn begin(fd: c_int, ev: u8, now: u64) -> u64 {
-    if fdtable::class(fd) != TCP {
+#[inline(always)]
+fn begin(fd: c_int, ev: u8, now: u64, b: &Bounds) -> u64 {
+    let (lo, hi) = b.get(ev);
+    if lo == 0 {
         return NEVER;
     }
-    let (lo, hi) = bounds(ev);
-    let Some(s) = fdtable::slot_alloc(fd).filter(|_| lo != 0) else {
+    let Some(s) = tcp_slot(fd) else {
         return NEVER;
     };
     let mut since = 0;
     if ev & IN != 0 {
-        since = since.max(s.rx.begin_wait(now, hi));
+        since = s.rx.begin_wait(now, hi);
     }
     if ev & OUT != 0 {
         since = since.max(s.tx.begin_wait(now, hi));
@@ -122,8 +154,10 @@ enum Check {
 }
 
 /// An estimated deadline passed: look at the socket's real state and the
-/// peer's progress, and decide.
-fn check(fd: c_int, ev: u8, now: u64) -> Check {
+/// peer's progress, and decide. `floor`: where the idle period starts at
+/// the earliest (epoll: the set's wait, the registration); None: the
+/// socket's own clocks for the directions waited on (poll, select).
+fn check(fd: c_int, ev: u8, now: u64, floor: Option<u64>) -> Check {
     let Some(s) = fdtable::slot(fd).filter(|s| s.class() == TCP) else {
         return Check::NotTimed;
     };
@@ -145,20 +179,25 @@ fn check(fd: c_int, ev: u8, now: u64) -> Check {
     } else {
         (READ_NS.load(Relaxed), WRITE_NS.load(Relaxed))
     };
-    // Idle since the later of: the start of the waited direction's
-    // period, and the peer's last progress in either direction (curl waits
-    // for the reply while it uploads, often as two pollfds for one socket:
-    // the upload's acks keep the socket alive). T is the smaller of the
-    // timeouts that apply.
+    // Idle since the later of: the start of the wait's period, and the
+    // peer's last progress in either direction (curl waits for the reply
+    // while it uploads, often as two pollfds for one socket: the upload's
+    // acks keep the socket alive). T is the smaller of the timeouts that
+    // apply.
     let mut since = s.note_progress(&info);
     let mut t = NEVER;
     for (bit, clock, t_dir) in [(IN, &s.rx, t_in), (OUT, &s.tx, t_out)] {
         if ev & bit != 0 {
-            since = clock.advance(since.max(clock.current(now)));
+            if floor.is_none() {
+                since = clock.advance(since.max(clock.current(now)));
+            }
             if t_dir != 0 {
                 t = t.min(t_dir);
             }
         }
+    }
+    if let Some(f) = floor {
+        since = since.max(f);
     }
     let d = if t == NEVER {
         NEVER
@@ -191,29 +230,48 @@ pub fn abort(fd: c_int) {
     saved.restore();
 }
 
-/// Calls `f(fd, ev)` for each socket of the program's wait.
-pub type Each<'a> = &'a mut dyn FnMut(&mut dyn FnMut(c_int, u8));
+/// The descriptors a program's wait covers.
+pub trait WaitSet {
+    /// Calls `f(fd, ev)` for each descriptor waited on for IN and/or OUT.
+    fn each(&self, f: &mut impl FnMut(c_int, u8));
+}
 
-/// Runs one wait of the program (`api` names it in the timeout log).
-/// `prog_deadline`: when its own timeout ends (NEVER: none). `each` lists the descriptors it waits on.
-/// `real_wait(timeout_ns)` makes the real call (NEVER: no timeout), as
-/// the program asked for it but for the timeout.
-pub fn run(
+/// Expires what is due: logs, aborts. Returns (whether any expired, the
+/// earliest deadline still pending).
+fn expire_due(api: &'static str, fd: c_int, c: Check, expired: &mut bool, next: &mut u64) {
+    match c {
+        Check::Expired(t) => {
+            // Logged before the abort, while getpeername still answers.
+            crate::log::timed_out(api, fd, t);
+            abort(fd);
+            *expired = true;
+        }
+        Check::Pending(d) => *next = (*next).min(d),
+        Check::NotTimed => {}
+    }
+}
+
+/// Runs one poll or select of the program (`api` names it in the timeout
+/// log). `prog_deadline`: when its own timeout ends (NEVER: none).
+/// `real_wait(timeout_ns)` makes the real call (NEVER: no timeout), as the
+/// program asked for it but for the timeout.
+pub fn run<W: WaitSet>(
     api: &'static str,
     now: u64,
     prog_deadline: u64,
-    each: Each,
+    set: &W,
     real_wait: &mut dyn FnMut(u64) -> c_int,
 ) -> c_int {
+    let b = Bounds::now();
     let mut ours = NEVER;
-    each(&mut |fd, ev| ours = ours.min(begin(fd, ev, now)));
+    set.each(&mut |fd, ev| ours = ours.min(begin(fd, ev, now, &b)));
     if ours == NEVER {
         return real_wait(remaining(prog_deadline, now));
     }
+    let start = now;
     let mut now = now;
     let r = loop {
-        let until = ours.min(prog_deadline);
-        let r = real_wait(remaining(until, now));
+        let r = real_wait(remaining(ours.min(prog_deadline), now));
         if r != 0 {
             break r;
         }
@@ -224,27 +282,153 @@ pub fn run(
         if now < ours {
             continue;
         }
-        let mut expired = false;
-        ours = NEVER;
-        each(&mut |fd, ev| match check(fd, ev, now) {
-            Check::Expired(t) => {
-                // Logged before the abort, while getpeername still answers.
-                crate::log::timed_out(api, fd, t);
-                abort(fd);
-                expired = true;
-            }
-            Check::Pending(d) => ours = ours.min(d),
-            Check::NotTimed => {}
+        let (mut expired, mut next) = (false, NEVER);
+        set.each(&mut |fd, ev| {
+            expire_due(api, fd, check(fd, ev, now, None), &mut expired, &mut next)
         });
+        ours = next;
         if expired {
             break real_wait(0);
         }
     };
+    // Record the end of a long wait: the next one carries the periods on
+    // if it comes within T of this end (not of this start). A short wait
+    // needs no second pass: its start is close enough.
     let saved = SavedErrno::save();
     let t = now_ns();
-    each(&mut |fd, ev| end(fd, ev, t));
+    if t.saturating_sub(start) > b.longest() / 16 {
+        set.each(&mut |fd, ev| end(fd, ev, t));
+    }
     saved.restore();
     r
+}
+
+/// Runs one epoll wait of the program on set `epfd`.
+///
+/// The set lives in the kernel and may hold thousands of sockets, most of
+/// them idle: touching each one on every wait would cost more than the
+/// wait. So the set keeps a lower bound of its members' earliest deadline
+/// (`ep_next`); a wait before it touches no member at all. A member's idle
+/// period starts no earlier than the set's wait period (the program waiting
+/// on the set), its registration (epoll_ctl) and the peer's last progress
+/// (TCP_INFO, read only for members whose estimated deadline passed).
+pub fn run_epoll(
+    api: &'static str,
+    epfd: c_int,
+    now: u64,
+    prog_deadline: u64,
+    real_wait: &mut dyn FnMut(u64) -> c_int,
+) -> c_int {
+    let Some(e) = fdtable::slot(epfd) else {
+        return real_wait(remaining(prog_deadline, now));
+    };
+    let b = Bounds::now();
+    let clock = e.set_clock();
+    let set_since = clock.begin_wait(now, b.longest());
+    let mut ours = e.ep_next.load(Relaxed);
+    if ours == 0 {
+        ours = scan_epoll(api, epfd, set_since, now, &b, false).1;
+        e.ep_next.store(ours, Relaxed);
+    }
+    let mut now = now;
+    let r = loop {
+        let r = real_wait(remaining(ours.min(prog_deadline), now));
+        if r != 0 {
+            break r;
+        }
+        now = now_ns();
+        if prog_deadline != NEVER && now >= prog_deadline {
+            break 0;
+        }
+        if now < ours {
+            continue;
+        }
+        let (expired, next) = scan_epoll(api, epfd, set_since, now, &b, true);
+        e.ep_next.store(next, Relaxed);
+        ours = next;
+        if expired {
+            break real_wait(0);
+        }
+    };
+    clock.end_wait(now_ns());
+    r
+}
+
+/// Goes over the members of `epfd`: their estimated deadlines from what is
+/// known without a system call, and, with `act`, a real check (and the
+/// abort) for those whose estimate passed. Returns (any expired, earliest
+/// pending deadline).
+fn scan_epoll(
+    api: &'static str,
+    epfd: c_int,
+    set_since: u64,
+    now: u64,
+    b: &Bounds,
+    act: bool,
+) -> (bool, u64) {
+    let (mut expired, mut next) = (false, NEVER);
+    fdtable::ep_members(epfd, &mut |fd, events| {
+        let ev = epoll_ev(events);
+        let (lo, _) = b.get(ev);
+        let Some(s) = fdtable::slot(fd).filter(|s| lo != 0 && s.class() == TCP) else {
+            return;
+        };
+        let floor = set_since.max(s.ep_joined.load(Relaxed));
+        let estimate = floor.max(s.last_progress()).saturating_add(lo);
+        if estimate > now || !act {
+            next = next.min(estimate);
+            return;
+        }
+        expire_due(
+            api,
+            fd,
+            check(fd, ev, now, Some(floor)),
+            &mut expired,
+            &mut next,
+        );
+    });
+    (expired, next)
+}
+
+/// What an epoll registration waits for, in watch terms.
+pub fn epoll_ev(events: u32) -> u8 {
+    let mut ev = 0;
+    if events & (libc::EPOLLIN | libc::EPOLLRDNORM) as u32 != 0 {
+        ev |= IN;
+    }
+    if events & (libc::EPOLLOUT | libc::EPOLLWRNORM) as u32 != 0 {
+        ev |= OUT;
+    }
+    ev
+}
+
+/// epoll_ctl added (or modified) TCP socket `fd` in `epfd`. A new
+/// registration, or one that now waits for another direction, starts the
+/// socket's idle period no earlier than now; re-arming with the same
+/// directions (a loop that MODs before every wait) changes nothing. Keeps
+/// the set's bound of the earliest deadline true (it can only be lowered
+/// here: a shorter T for the new events).
+pub fn epoll_joined(epfd: c_int, fd: c_int, events: u32) {
+    let now = now_ns();
+    let (lo, _) = Bounds::now().get(epoll_ev(events));
+    let same = fdtable::slot(fd).is_some_and(|s| {
+        s.ep_fd.load(Relaxed) == epfd + 1 && epoll_ev(s.ep_events.load(Relaxed)) == epoll_ev(events)
+    });
+    fdtable::ep_join(epfd, fd, events);
+    if same {
+        return;
+    }
+    if let (Some(s), Some(e)) = (fdtable::slot(fd), fdtable::slot(epfd)) {
+        s.ep_joined.store(now, Relaxed);
+        if lo != 0 {
+            let next = e.ep_next.load(Relaxed);
+            // 0 is "unknown": the next wait scans anyway.
+            if next != 0 {
+                e.ep_next
+                    .fetch_min(now.saturating_add(lo).min(next), Relaxed);
+            }
+        }
+    }
 }
 
 /// Time left until `deadline` (NEVER stays NEVER).

@@ -313,7 +313,7 @@ unsafe fn epoll_ctl_tracked(
             // SAFETY: the kernel just read this event successfully.
             let events = unsafe { (*ev).events };
             if events & libc::EPOLLONESHOT as u32 == 0 && fdtable::class(fd) == TCP {
-                fdtable::ep_join(epfd, fd, events);
+                crate::watch::epoll_joined(epfd, fd, events);
             } else {
                 fdtable::ep_del(epfd, fd);
             }

@@ -52,6 +52,25 @@ unsafe fn slice<'a, T>(p: *const T, n: nfds_t) -> &'a [T] {
     }
 }
 
+/// A poll array as a watch::WaitSet.
+struct PollSet {
+    fds: *const pollfd,
+    n: nfds_t,
+}
+
+impl watch::WaitSet for PollSet {
+    fn each(&self, f: &mut impl FnMut(c_int, u8)) {
+        // SAFETY: the caller's array (checked by the hook's contract); we
+        // only read fd and events, which the real poll never changes.
+        for p in unsafe { slice(self.fds, self.n) } {
+            let ev = poll_ev(p);
+            if p.fd >= 0 && ev != 0 {
+                f(p.fd, ev);
+            }
+        }
+    }
+}
+
 /// The watched poll: `real_wait(timeout_ns)` makes the real call.
 ///
 /// # Safety
@@ -64,17 +83,7 @@ unsafe fn poll_watched(
     deadline: u64,
     real_wait: &mut dyn FnMut(u64) -> c_int,
 ) -> c_int {
-    let mut each = |f: &mut dyn FnMut(c_int, u8)| {
-        // SAFETY: the caller's array; we only read fd and events, which the
-        // real poll never changes.
-        for p in unsafe { slice(fds, n) } {
-            let ev = poll_ev(p);
-            if p.fd >= 0 && ev != 0 {
-                f(p.fd, ev);
-            }
-        }
-    };
-    watch::run(api, now, deadline, &mut each, real_wait)
+    watch::run(api, now, deadline, &PollSet { fds, n }, real_wait)
 }
 
 #[unsafe(no_mangle)]
@@ -220,7 +229,7 @@ impl Sets {
     }
 
     /// Calls `f(fd, ev)` for each descriptor in the read or write set.
-    fn each(&self, f: &mut dyn FnMut(c_int, u8)) {
+    fn each_fd(&self, f: &mut impl FnMut(c_int, u8)) {
         for fd in 0..self.n {
             let mut ev = 0;
             // SAFETY: fd < n <= FD_SETSIZE, inside the set.
@@ -244,8 +253,14 @@ impl Sets {
 
     fn has_tcp(&self) -> bool {
         let mut any = false;
-        self.each(&mut |fd, _| any |= fdtable::maybe_tcp(fd));
+        self.each_fd(&mut |fd, _| any |= fdtable::maybe_tcp(fd));
         any
+    }
+}
+
+impl watch::WaitSet for Sets {
+    fn each(&self, f: &mut impl FnMut(c_int, u8)) {
+        self.each_fd(f)
     }
 }
 
@@ -296,7 +311,7 @@ unsafe fn select_timed(
         }
         now.saturating_add(t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1000)
     };
-    let res = watch::run("select", now, deadline, &mut |f| sets.each(f), &mut |ns| {
+    let res = watch::run("select", now, deadline, &sets, &mut |ns| {
         // SAFETY: the caller's sets and a timeval of our own.
         unsafe {
             sets.restore(r, w, e);
@@ -360,7 +375,7 @@ unsafe fn pselect_timed(
     }
     let now = now_ns();
     let deadline = unsafe { watch::deadline_ts(now, ts) };
-    watch::run("pselect", now, deadline, &mut |f| sets.each(f), &mut |ns| {
+    watch::run("pselect", now, deadline, &sets, &mut |ns| {
         // SAFETY: the caller's sets and a timespec of our own.
         unsafe {
             sets.restore(r, w, e);
@@ -377,18 +392,6 @@ unsafe fn pselect_timed(
 
 // ----------------------------------------------------------------- epoll
 
-/// What an epoll registration waits for, in watch terms.
-fn epoll_ev(events: u32) -> u8 {
-    let mut ev = 0;
-    if events & (libc::EPOLLIN | libc::EPOLLRDNORM) as u32 != 0 {
-        ev |= IN;
-    }
-    if events & (libc::EPOLLOUT | libc::EPOLLWRNORM) as u32 != 0 {
-        ev |= OUT;
-    }
-    ev
-}
-
 /// The watched epoll wait over the TCP sockets registered in `epfd`.
 fn epoll_watched(
     api: &'static str,
@@ -397,15 +400,7 @@ fn epoll_watched(
     deadline: u64,
     real_wait: &mut dyn FnMut(u64) -> c_int,
 ) -> c_int {
-    let mut each = |f: &mut dyn FnMut(c_int, u8)| {
-        fdtable::ep_members(epfd, &mut |fd, events| {
-            let ev = epoll_ev(events);
-            if ev != 0 {
-                f(fd, ev);
-            }
-        })
-    };
-    watch::run(api, now, deadline, &mut each, real_wait)
+    watch::run_epoll(api, epfd, now, deadline, real_wait)
 }
 
 #[inline(always)]
