@@ -1,9 +1,11 @@
 //! Per-descriptor state: what the descriptor is (a hint) and its idle clock.
 //!
-//! A two-level table indexed by fd number, lock-free: the first 1024 slots
-//! are static, later chunks of 1024 are mapped with `mmap` the first time a
-//! descriptor in their range needs a slot (a system call, safe in a signal
-//! handler; nothing here calls malloc or takes a lock). Descriptors past
+//! A two-level table indexed by fd number, lock-free: chunks of 8192 slots
+//! are mapped with `mmap` the first time a descriptor in their range needs
+//! a slot (a system call, safe in a signal handler; nothing here calls
+//! malloc or takes a lock). Nothing is mapped until the library is enabled
+//! and a descriptor is used, and the static part is 1 KiB, which keeps the
+//! library cheap to load into every process (no extra mapping for .bss). Descriptors past
 //! `MAX_FDS` have no slot: they are classified on every call and get a
 //! clock per call instead of per socket.
 //!
@@ -37,8 +39,8 @@ pub const TIMED_OUT: u8 = 4;
 pub const OUR_RCVTIMEO: u8 = 1;
 pub const OUR_SNDTIMEO: u8 = 2;
 
-const CHUNK: usize = 1024;
-const CHUNKS: usize = 1024;
+const CHUNK: usize = 8192;
+const CHUNKS: usize = 128;
 pub const MAX_FDS: usize = CHUNK * CHUNKS;
 
 /// One direction's idle clock.
@@ -269,16 +271,12 @@ impl Slot {
     }
 }
 
-static FIRST: [Slot; CHUNK] = [const { Slot::new() }; CHUNK];
 static CHUNK_PTRS: [AtomicPtr<Slot>; CHUNKS] = [const { AtomicPtr::new(ptr::null_mut()) }; CHUNKS];
 
 /// The slot of `fd` if it exists already (no allocation).
 #[inline(always)]
 pub fn slot(fd: c_int) -> Option<&'static Slot> {
     let i = fd as usize; // negative fds become huge and fall out below
-    if i < CHUNK {
-        return Some(&FIRST[i]);
-    }
     if i >= MAX_FDS {
         return None;
     }
@@ -301,9 +299,16 @@ pub fn slot_alloc(fd: c_int) -> Option<&'static Slot> {
     if i >= MAX_FDS {
         return None;
     }
-    let size = CHUNK * core::mem::size_of::<Slot>();
-    // SAFETY: an anonymous private mapping: zero-filled memory, which is a
-    // valid Slot array (atomics of 0 = UNKNOWN, no clock).
+    // Zero-filled memory is a valid Slot array (atomics of 0 = UNKNOWN,
+    // no clock).
+    map_once(&CHUNK_PTRS[i / CHUNK], CHUNK * core::mem::size_of::<Slot>())?;
+    slot(fd)
+}
+
+/// Maps `size` zeroed bytes into `at` unless another thread did first;
+/// returns the published pointer (None if the kernel refuses).
+fn map_once<T>(at: &AtomicPtr<T>, size: usize) -> Option<*mut T> {
+    // SAFETY: an anonymous private mapping, zero-filled.
     let p = unsafe {
         libc::mmap(
             ptr::null_mut(),
@@ -317,15 +322,15 @@ pub fn slot_alloc(fd: c_int) -> Option<&'static Slot> {
     if p == libc::MAP_FAILED {
         return None;
     }
-    let p = p as *mut Slot;
-    if let Err(_other) =
-        CHUNK_PTRS[i / CHUNK].compare_exchange(ptr::null_mut(), p, Relaxed, Relaxed)
-    {
-        // Another thread published first: use theirs.
-        // SAFETY: p is our own mapping, never published.
-        unsafe { libc::munmap(p.cast(), size) };
+    match at.compare_exchange(ptr::null_mut(), p.cast(), Relaxed, Relaxed) {
+        Ok(_) => Some(p.cast()),
+        Err(theirs) => {
+            // Another thread published first: use theirs.
+            // SAFETY: p is our own mapping, never published.
+            unsafe { libc::munmap(p, size) };
+            Some(theirs)
+        }
     }
-    slot(fd)
 }
 
 /// The class hint of `fd` without asking the kernel: UNKNOWN when there
@@ -463,7 +468,22 @@ pub fn forget(fd: c_int) {
 // socket in more than one epoll set is watched in the last one only.
 
 const WORDS: usize = MAX_FDS / 64;
-static EP_BITS: [AtomicU64; WORDS] = [const { AtomicU64::new(0) }; WORDS];
+/// WORDS words, mapped at the first epoll_ctl of a TCP socket.
+static EP_BITS: AtomicPtr<AtomicU64> = AtomicPtr::new(ptr::null_mut());
+
+fn ep_bits() -> Option<&'static [AtomicU64]> {
+    let p = EP_BITS.load(Relaxed);
+    // SAFETY: a published pointer is a mapping of WORDS zeroed words,
+    // never unmapped.
+    (!p.is_null()).then(|| unsafe { core::slice::from_raw_parts(p, WORDS) })
+}
+
+fn ep_bits_alloc() -> Option<&'static [AtomicU64]> {
+    if EP_BITS.load(Relaxed).is_null() {
+        map_once(&EP_BITS, WORDS * 8)?;
+    }
+    ep_bits()
+}
 /// Highest descriptor ever registered, +1 (0: none).
 static EP_END: AtomicI32 = AtomicI32::new(0);
 
@@ -478,7 +498,9 @@ pub fn ep_join(epfd: c_int, fd: c_int, events: u32) {
         e.ep_count.fetch_add(1, Relaxed);
     }
     s.ep_events.store(events, Relaxed);
-    EP_BITS[fd as usize / 64].fetch_or(1 << (fd % 64), Relaxed);
+    if let Some(bits) = ep_bits_alloc() {
+        bits[fd as usize / 64].fetch_or(1 << (fd % 64), Relaxed);
+    }
     EP_END.fetch_max(fd + 1, Relaxed);
 }
 
@@ -499,7 +521,9 @@ fn ep_leave(fd: c_int, s: &Slot) {
             .ep_count
             .fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1));
     }
-    EP_BITS[fd as usize / 64].fetch_and(!(1 << (fd % 64)), Relaxed);
+    if let Some(bits) = ep_bits() {
+        bits[fd as usize / 64].fetch_and(!(1 << (fd % 64)), Relaxed);
+    }
 }
 
 /// Does the epoll set `epfd` have TCP sockets in it? A load.
@@ -511,7 +535,10 @@ pub fn ep_has_members(epfd: c_int) -> bool {
 /// Calls `f(fd, events)` for every TCP socket registered in `epfd`.
 pub fn ep_members(epfd: c_int, f: &mut dyn FnMut(c_int, u32)) {
     let end = EP_END.load(Relaxed).max(0) as usize;
-    for (w, word) in EP_BITS.iter().enumerate().take(end.div_ceil(64)) {
+    let Some(bits) = ep_bits() else {
+        return;
+    };
+    for (w, word) in bits.iter().enumerate().take(end.div_ceil(64)) {
         let mut bits = word.load(Relaxed);
         while bits != 0 {
             let fd = (w * 64 + bits.trailing_zeros() as usize) as c_int;

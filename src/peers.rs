@@ -10,8 +10,7 @@
 //! IPv4 entries. An excluded connection, or one outside a non-empty ONLY
 //! list, is classified "not ours" and never timed.
 
-use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 pub const MAX_RULES: usize = 64;
 
@@ -282,28 +281,19 @@ pub fn parse_rule(s: &[u8]) -> Option<Rule> {
     })
 }
 
-/// A fixed table of rules, written once by the constructor.
+/// A fixed table of rules, written once by the constructor. Its storage is
+/// mapped only when a list is given, so that the library's static data
+/// stays small (cheap to load into every process).
 pub struct Rules {
     n: AtomicUsize,
-    rules: UnsafeCell<[Rule; MAX_RULES]>,
+    rules: AtomicPtr<Rule>,
 }
-
-// SAFETY: the rules are written only by `load`, from the constructor,
-// before `n` is published with Release; readers read no further than the
-// `n` they loaded with Acquire.
-unsafe impl Sync for Rules {}
 
 impl Rules {
     pub const fn new() -> Rules {
         Rules {
             n: AtomicUsize::new(0),
-            rules: UnsafeCell::new(
-                [Rule {
-                    addr: [0; 16],
-                    prefix: 0,
-                    port: 0,
-                }; MAX_RULES],
-            ),
+            rules: AtomicPtr::new(core::ptr::null_mut()),
         }
     }
 
@@ -313,13 +303,18 @@ impl Rules {
 
     pub fn matches(&self, p: &Peer) -> bool {
         let n = self.n.load(Ordering::Acquire);
-        // SAFETY: see the Sync impl.
-        let rules = unsafe { &*self.rules.get() };
-        rules[..n].iter().any(|r| r.matches(p))
+        if n == 0 {
+            return false;
+        }
+        // SAFETY: `n` > 0 was published (Release) after MAX_RULES entries
+        // were mapped at `rules` and the first `n` written; never unmapped.
+        let rules = unsafe { core::slice::from_raw_parts(self.rules.load(Ordering::Acquire), n) };
+        rules.iter().any(|r| r.matches(p))
     }
 
     /// Parses a whole list; on any bad entry (or more than MAX_RULES),
-    /// nothing is kept and the reason is returned.
+    /// nothing is kept and the reason is returned. Called from the
+    /// constructor (single-threaded), before any reader.
     pub fn load(&self, list: &[u8]) -> Result<(), &'static str> {
         let mut tmp = [Rule {
             addr: [0; 16],
@@ -339,8 +334,32 @@ impl Rules {
             )?;
             n += 1;
         }
-        // SAFETY: called once from the constructor, before any reader.
-        unsafe { *self.rules.get() = tmp };
+        if n == 0 {
+            self.n.store(0, Ordering::Release);
+            return Ok(());
+        }
+        let mut p = self.rules.load(Ordering::Acquire);
+        if p.is_null() {
+            // SAFETY: an anonymous private mapping, large enough for
+            // MAX_RULES entries.
+            let m = unsafe {
+                libc::mmap(
+                    core::ptr::null_mut(),
+                    core::mem::size_of_val(&tmp),
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
+                )
+            };
+            if m == libc::MAP_FAILED {
+                return Err("no memory for the list");
+            }
+            p = m.cast();
+            self.rules.store(p, Ordering::Release);
+        }
+        // SAFETY: p holds MAX_RULES entries; no reader yet (constructor).
+        unsafe { core::ptr::copy_nonoverlapping(tmp.as_ptr(), p, n) };
         self.n.store(n, Ordering::Release);
         Ok(())
     }
