@@ -83,11 +83,15 @@ impl Clock {
     /// the idle period it belongs to. The period carries on from an earlier
     /// call (a retry after a partial count, EINTR or a timeout) as long as
     /// no byte moved since and that call waited within `t` of now;
-    /// otherwise a new one starts now.
+    /// otherwise a new one starts now. (`last_wait` is refreshed only when
+    /// it is more than t/16 old: an event loop that waits on a thousand
+    /// sockets thousands of times a second does not rewrite them all.)
     pub fn begin_wait(&self, now: u64, t: u64) -> u64 {
         let since = self.idle_since.load(Relaxed);
         let last = self.last_wait.load(Relaxed);
-        self.last_wait.store(now, Relaxed);
+        if now.saturating_sub(last) > t / 16 {
+            self.last_wait.store(now, Relaxed);
+        }
         if since != 0 && since <= now && now.saturating_sub(last) <= t {
             since
         } else {

@@ -230,23 +230,33 @@ impl Sets {
 
     /// Calls `f(fd, ev)` for each descriptor in the read or write set.
     fn each_fd(&self, f: &mut impl FnMut(c_int, u8)) {
-        for fd in 0..self.n {
-            let mut ev = 0;
-            // SAFETY: fd < n <= FD_SETSIZE, inside the set.
-            if self.sets[0]
-                .as_ref()
-                .is_some_and(|s| unsafe { libc::FD_ISSET(fd, s) })
-            {
-                ev |= IN;
-            }
-            if self.sets[1]
-                .as_ref()
-                .is_some_and(|s| unsafe { libc::FD_ISSET(fd, s) })
-            {
-                ev |= OUT;
-            }
-            if ev != 0 {
-                f(fd, ev);
+        // An fd_set is FD_SETSIZE bits in 64-bit words (glibc, 64-bit
+        // Linux): walk the set bits of each word, not every descriptor.
+        const WORDS: usize = libc::FD_SETSIZE / 64;
+        const _: () = assert!(core::mem::size_of::<fd_set>() == WORDS * 8);
+        let words = |s: &Option<fd_set>| -> [u64; WORDS] {
+            // SAFETY: same size (checked above), plain bits.
+            s.map_or([0; WORDS], |s| unsafe {
+                core::mem::transmute::<fd_set, [u64; WORDS]>(s)
+            })
+        };
+        let (r, w) = (words(&self.sets[0]), words(&self.sets[1]));
+        let n = self.n as usize;
+        for i in 0..n.div_ceil(64) {
+            // Only descriptors below n count.
+            let mask = if (i + 1) * 64 <= n {
+                !0
+            } else {
+                (1u64 << (n % 64)) - 1
+            };
+            let mut any = (r[i] | w[i]) & mask;
+            while any != 0 {
+                let b = any.trailing_zeros() as usize;
+                any &= any - 1;
+                let bit = 1u64 << b;
+                let ev =
+                    if r[i] & bit != 0 { IN } else { 0 } | if w[i] & bit != 0 { OUT } else { 0 };
+                f((i * 64 + b) as c_int, ev);
             }
         }
     }
