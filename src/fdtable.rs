@@ -385,6 +385,23 @@ fn classify_slow(fd: c_int) -> u8 {
     class
 }
 
+/// Is `fd` still the socket we aborted? A timed-out mark must never outlive
+/// its socket: glibc-internal closes (closefrom, fclose of a stream opened
+/// elsewhere) do not pass through our hooks, and a pipe or file that takes
+/// the number must not fail with ETIMEDOUT. An aborted TCP socket stays in
+/// TCP_CLOSE; anything else means the mark is stale, and it is forgotten.
+/// One getsockopt, on the failing path only.
+pub fn confirm_timed_out(fd: c_int) -> bool {
+    const TCP_CLOSE: u8 = 7;
+    match crate::tcpinfo::tcp_info(fd, 0) {
+        Some(info) if info.state == TCP_CLOSE => true,
+        _ => {
+            forget(fd);
+            false
+        }
+    }
+}
+
 /// Sets the class of an open descriptor, keeping the rest of its state
 /// (listen() on a TCP socket, a wait timing it out).
 pub fn set_class(fd: c_int, class: u8) {

@@ -71,7 +71,16 @@ impl Line {
 
     /// Adds the newline and writes the line to fd 2 with one `write`.
     /// errno is left as it was; a failed write (fd 2 closed) is ignored.
+    /// Nothing is written when fd 2 is a TCP socket: a program that closed
+    /// its stderr may have a connection at that number, and our line would
+    /// land in the peer's protocol stream.
     pub fn emit(mut self) {
+        if matches!(
+            crate::fdtable::class(2),
+            crate::fdtable::TCP | crate::fdtable::LISTEN | crate::fdtable::TIMED_OUT
+        ) {
+            return;
+        }
         self.buf[self.len] = b'\n';
         self.len += 1;
         let saved = crate::sys::SavedErrno::save();

@@ -64,6 +64,9 @@ impl Missing for ssize_t {
         -1
     }
 }
+impl Missing for () {
+    fn missing() -> Self {}
+}
 impl Missing for *mut libc::FILE {
     fn missing() -> Self {
         core::ptr::null_mut()
@@ -147,6 +150,7 @@ real_fns! {
     fn socketpair(domain: c_int, ty: c_int, proto: c_int, sv: *mut c_int) -> c_int;
     fn close(fd: c_int) -> c_int;
     fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int;
+    fn closefrom(first: c_int) -> ();
     fn dup(fd: c_int) -> c_int;
     fn dup2(old: c_int, new: c_int) -> c_int;
     fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int;

@@ -18,6 +18,7 @@ const HOOKS: &[&str] = &[
     "accept4",
     "close",
     "close_range",
+    "closefrom",
     "connect",
     "dup",
     "dup2",

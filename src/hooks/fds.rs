@@ -34,7 +34,8 @@ unsafe fn connect_tracked(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c
     match fdtable::class(fd) {
         // A socket that timed out in a wait: connecting again is how some
         // programs (hiredis) learn the result of a non-blocking connect.
-        TIMED_OUT => return timed_out(),
+        TIMED_OUT if fdtable::confirm_timed_out(fd) => return timed_out(),
+        TIMED_OUT => return unsafe { connect_tracked(fd, addr, len) }, // stale mark, forgotten
         TCP => {}
         _ => return unsafe { real::connect(fd, addr, len) },
     }
@@ -171,6 +172,16 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
 unsafe fn close_tracked(fd: c_int) -> c_int {
     fdtable::forget(fd);
     unsafe { real::close(fd) }
+}
+
+/// glibc's closefrom closes with the close_range system call directly, not
+/// through the close_range function: forget the range here.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn closefrom(first: c_int) {
+    if ENABLED.load(Relaxed) && first >= 0 {
+        fdtable::forget_range(first as c_uint, c_uint::MAX);
+    }
+    unsafe { real::closefrom(first) }
 }
 
 #[unsafe(no_mangle)]
@@ -350,7 +361,12 @@ unsafe fn getsockopt_timed_out(
     len: *mut socklen_t,
 ) -> c_int {
     let r = unsafe { real::getsockopt(fd, level, name, val, len) };
-    if r == 0 && level == libc::SOL_SOCKET && !val.is_null() && !len.is_null() {
+    if r == 0
+        && level == libc::SOL_SOCKET
+        && !val.is_null()
+        && !len.is_null()
+        && fdtable::confirm_timed_out(fd)
+    {
         // SAFETY: the kernel just wrote an int of *len bytes there.
         unsafe {
             if *len as usize >= core::mem::size_of::<c_int>() {

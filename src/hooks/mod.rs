@@ -52,8 +52,14 @@ enum Route {
 
 #[inline(always)]
 fn timed(fd: c_int, t: &AtomicU64, flags: c_int) -> Route {
-    match fdtable::class(fd) {
-        TIMED_OUT => Route::Fail,
+    let mut class = fdtable::class(fd);
+    if class == TIMED_OUT {
+        if fdtable::confirm_timed_out(fd) {
+            return Route::Fail;
+        }
+        class = fdtable::class(fd); // a stale mark, now forgotten
+    }
+    match class {
         TCP | LISTEN => match t.load(Relaxed) {
             0 => Route::Real,
             _ if flags & MSG_DONTWAIT != 0 => Route::Real,
