@@ -60,6 +60,14 @@ pub fn transfer<F: FnMut(usize) -> ssize_t>(
     all: bool,
     mut attempt: F,
 ) -> Outcome {
+    if total == 0 {
+        // Nothing to move: the kernel answers at once, whatever the mode.
+        return Outcome::Bypass;
+    }
+    if let Some(e) = take_pending(fd) {
+        set_errno(e);
+        return Outcome::Done(-1);
+    }
     let saved = SavedErrno::save();
     let r = attempt(0);
     if r >= 0 {
@@ -90,6 +98,16 @@ pub fn transfer<F: FnMut(usize) -> ssize_t>(
         saved,
         &mut attempt,
     ))
+}
+
+/// The error kept from a call that returned a partial count, if any.
+#[inline(always)]
+fn take_pending(fd: c_int) -> Option<c_int> {
+    let s = fdtable::slot(fd)?;
+    if s.pending.load(core::sync::atomic::Ordering::Relaxed) == 0 {
+        return None;
+    }
+    Some(s.pending.swap(0, core::sync::atomic::Ordering::Relaxed)).filter(|&e| e != 0)
 }
 
 /// Bytes arrived: the receive clock's idle period ends. (Sending has no
@@ -154,7 +172,7 @@ fn transfer_slow(
                 // at the last moment. What still fits now is what a blocking
                 // call would have moved; the retry then fails at once.
                 let before = done;
-                done = drain(done, total, all, attempt);
+                done = drain(slot, done, total, all, attempt);
                 if done == 0 {
                     clock.expire();
                 } else if dir == Dir::In && done > before {
@@ -184,6 +202,9 @@ fn transfer_slow(
         } else {
             let e = errno();
             if e != libc::EAGAIN {
+                if done > 0 {
+                    keep_pending(slot, e);
+                }
                 return finish(done, e);
             }
             // Someone else took what poll announced: wait again, same clock.
@@ -191,9 +212,16 @@ fn transfer_slow(
     }
 }
 
+/// The kernel reported `e` (and cleared it) while we return a partial
+/// count: keep it for the program's next call, as the kernel would have.
+fn keep_pending(slot: &Slot, e: c_int) {
+    slot.pending.store(e, core::sync::atomic::Ordering::Relaxed);
+}
+
 /// Non-blocking attempts from `done` on until one would block (or, without
 /// `all`, the first that moves something); returns the new `done`.
 fn drain(
+    slot: &Slot,
     mut done: usize,
     total: usize,
     all: bool,
@@ -202,6 +230,9 @@ fn drain(
     let saved = SavedErrno::save();
     while !all || done < total {
         let r = attempt(done);
+        if r < 0 && done > 0 && errno() != libc::EAGAIN {
+            keep_pending(slot, errno());
+        }
         if r <= 0 {
             break;
         }
@@ -357,41 +388,36 @@ pub unsafe fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t, t: u64) 
     } else {
         crate::sys::now_ns().saturating_add(own)
     };
-    match wait(fd, libc::POLLOUT, t, own_deadline, slot, &slot.tx) {
-        Wait::Ready => {
-            let mut err: c_int = 0;
-            let mut elen = core::mem::size_of::<c_int>() as socklen_t;
-            // SAFETY: err/elen valid for an int.
-            let g = unsafe {
-                real::getsockopt(
-                    fd,
-                    libc::SOL_SOCKET,
-                    libc::SO_ERROR,
-                    (&raw mut err).cast(),
-                    &mut elen,
-                )
-            };
-            if g != 0 {
+    loop {
+        match wait(fd, libc::POLLOUT, t, own_deadline, slot, &slot.tx) {
+            Wait::Ready => {
+                // Connecting again learns the result the way the kernel's
+                // own blocking connect ends: 0 with the socket marked
+                // connected, or the error (consumed, the socket marked
+                // unconnected), so later calls see what they would have.
+                // SAFETY: the caller's own arguments.
+                let r = unsafe { real::connect(fd, addr, len) };
                 let e = errno();
-                return done(-1, Some(e));
+                if r == 0 || e == libc::EISCONN {
+                    slot.tx.progress();
+                    return done(0, None);
+                }
+                if e != libc::EALREADY && e != libc::EINPROGRESS {
+                    return done(-1, Some(e));
+                }
+                // Woken early: wait on, same clock.
             }
-            if err == 0 {
-                slot.tx.progress();
-                done(0, None)
-            } else {
-                done(-1, Some(err))
+            Wait::TimedOut => {
+                slot.tx.expire();
+                crate::log::timed_out("connect", fd, t);
+                abort_connect(fd);
+                return done(-1, Some(libc::ETIMEDOUT));
             }
+            // The kernel's own answer when SO_SNDTIMEO cuts a blocking connect.
+            Wait::OwnTimeout => return done(-1, Some(libc::EINPROGRESS)),
+            Wait::Interrupted => return done(-1, Some(libc::EINTR)),
+            Wait::Failed(e) => return done(-1, Some(e)),
         }
-        Wait::TimedOut => {
-            slot.tx.expire();
-            crate::log::timed_out("connect", fd, t);
-            abort_connect(fd);
-            done(-1, Some(libc::ETIMEDOUT))
-        }
-        // The kernel's own answer when SO_SNDTIMEO cuts a blocking connect.
-        Wait::OwnTimeout => done(-1, Some(libc::EINPROGRESS)),
-        Wait::Interrupted => done(-1, Some(libc::EINTR)),
-        Wait::Failed(e) => done(-1, Some(e)),
     }
 }
 

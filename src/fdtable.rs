@@ -148,6 +148,10 @@ pub struct Slot {
     progress: AtomicU64,
     /// OUR_RCVTIMEO | OUR_SNDTIMEO.
     pub flags: AtomicU8,
+    /// An error the kernel reported to us while a call of ours returned a
+    /// partial count: the program's next call on the socket gets it, as the
+    /// kernel would have kept it pending (sk_err) for that call.
+    pub pending: AtomicI32,
     /// The epoll set this socket was last added to, plus one (0: none),
     /// and the events it asked for there.
     pub ep_fd: AtomicI32,
@@ -182,6 +186,7 @@ impl Slot {
             seen_acked: AtomicU64::new(0),
             progress: AtomicU64::new(0),
             flags: AtomicU8::new(0),
+            pending: AtomicI32::new(0),
             ep_fd: AtomicI32::new(0),
             ep_events: AtomicU32::new(0),
             ep_count: AtomicU32::new(0),
@@ -264,6 +269,7 @@ impl Slot {
         self.seen_acked.store(0, Relaxed);
         self.progress.store(0, Relaxed);
         self.flags.store(0, Relaxed);
+        self.pending.store(0, Relaxed);
         self.ep_fd.store(0, Relaxed);
         self.ep_events.store(0, Relaxed);
         self.ep_count.store(0, Relaxed);

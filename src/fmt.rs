@@ -2,7 +2,7 @@
 //! written with one call to the real `write(2)` (safe inside hooks and
 //! signal handlers; a line that does not fit is cut, never overflows).
 
-const CAP: usize = 256;
+const CAP: usize = 512;
 
 pub struct Line {
     buf: [u8; CAP],
@@ -35,18 +35,22 @@ impl Line {
     }
 
     /// Appends a user-supplied value: printable ASCII as is, `"` and `\`
-    /// escaped, anything else as `\xNN`; longer than `max` bytes: cut, `...`.
+    /// escaped, anything else as `\xNN`; at most `max` characters of
+    /// output, never half an escape; a value cut short ends in `...`.
     pub fn push_escaped(&mut self, s: &[u8], max: usize) {
         const HEX: &[u8; 16] = b"0123456789abcdef";
-        for &b in s.iter().take(max) {
-            match b {
-                b'"' | b'\\' => self.push(&[b'\\', b]),
-                0x20..=0x7e => self.push(&[b]),
-                _ => self.push(&[b'\\', b'x', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]),
+        let start = self.len;
+        for &b in s {
+            let esc: &[u8] = match b {
+                b'"' | b'\\' => &[b'\\', b],
+                0x20..=0x7e => &[b],
+                _ => &[b'\\', b'x', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]],
+            };
+            if self.len - start + esc.len() > max {
+                self.push(b"...");
+                return;
             }
-        }
-        if s.len() > max {
-            self.push(b"...");
+            self.push(esc);
         }
     }
 
@@ -102,6 +106,10 @@ mod tests {
         let mut l = Line::new();
         l.push_escaped(b"abcdef", 3);
         assert_eq!(l.as_bytes(), b"abc...");
+        // Never half an escape: the budget counts output characters.
+        let mut l = Line::new();
+        l.push_escaped(&[0xff; 100], 10);
+        assert_eq!(l.as_bytes(), b"\\xff\\xff...");
     }
 
     #[test]

@@ -48,6 +48,7 @@ const HOOKS: &[&str] = &[
     "setsockopt",
     "socket",
     "socketpair",
+    "vfork",
     "write",
     "writev",
 ];
@@ -104,6 +105,7 @@ fn hot_hooks_pass_through_with_a_tail_call() {
         "listen",
         "fclose",
         "epoll_ctl",
+        "vfork",
     ] {
         let start = format!("<{hook}>:");
         let body: Vec<&str> = asm

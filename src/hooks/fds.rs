@@ -174,6 +174,22 @@ unsafe fn close_tracked(fd: c_int) -> c_int {
     unsafe { real::close(fd) }
 }
 
+/// A vfork child shares the parent's memory, and with it this library's
+/// descriptor table, but not the parent's descriptors: its dup2 or close
+/// before exec would rewrite the parent's hints (a socket the parent waits
+/// on forgotten, or marked a pipe). While the library is on, vfork is
+/// therefore a fork (the child gets its own copy; only speed differs, and
+/// only for programs calling vfork themselves: posix_spawn and system()
+/// use glibc-internal calls that never reach our hooks). Both paths are
+/// pure jumps: the child must not return through a frame of ours.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn vfork() -> libc::pid_t {
+    if !ENABLED.load(Relaxed) {
+        return unsafe { real::vfork() };
+    }
+    unsafe { real::fork() }
+}
+
 /// glibc's closefrom closes with the close_range system call directly, not
 /// through the close_range function: forget the range here.
 #[unsafe(no_mangle)]

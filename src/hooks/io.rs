@@ -100,7 +100,7 @@ timed_hook! {
 timed_hook! {
     fn readv(fd: c_int, iov: *const iovec, cnt: c_int) via readv_timed as "readv";
     timeout READ_NS, flags 0, pass if !(0..=IOV_MAX).contains(&cnt);
-    transfer Dir::In, 0, all false,
+    transfer Dir::In, iov_total(iov_slice(iov, cnt)), all false,
         |d| msg_attempt(fd, &mut iov_msg(iov, cnt), 0, d, Dir::In)
 }
 

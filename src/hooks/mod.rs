@@ -23,6 +23,10 @@ use crate::sys::set_errno;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use libc::{MSG_DONTWAIT, c_int};
 
+/// Flags with which a call never blocks: the caller's non-blocking call,
+/// the error queue, out-of-band data. Such calls go straight to libc.
+const NEVER_BLOCKS: c_int = MSG_DONTWAIT | libc::MSG_ERRQUEUE | libc::MSG_OOB;
+
 /// Should a call on `fd` leave the tail-call path? Only table loads: an
 /// unknown descriptor is classified on the out-of-line path, so the hook
 /// itself holds nothing but tail calls (no stack frame when passing
@@ -36,7 +40,7 @@ fn route(fd: c_int, t: &AtomicU64, flags: c_int) -> bool {
     match fdtable::hint(fd) {
         OTHER => false,
         TIMED_OUT => true,
-        _ => t.load(Relaxed) != 0 && flags & MSG_DONTWAIT == 0,
+        _ => t.load(Relaxed) != 0 && flags & NEVER_BLOCKS == 0,
     }
 }
 
@@ -62,7 +66,7 @@ fn timed(fd: c_int, t: &AtomicU64, flags: c_int) -> Route {
     match class {
         TCP | LISTEN => match t.load(Relaxed) {
             0 => Route::Real,
-            _ if flags & MSG_DONTWAIT != 0 => Route::Real,
+            _ if flags & NEVER_BLOCKS != 0 => Route::Real,
             t => Route::Timed(t),
         },
         _ => Route::Real,
