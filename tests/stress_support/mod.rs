@@ -1,0 +1,215 @@
+//! Helpers of the stress and fault suite (tests/stress*.rs), on top of the
+//! shared harness in tests/common: building the C stress programs
+//! (tests/c/stress*.c, with `-pthread` and tests/stress_support/
+//! stress_common.h), reading their `check ...`/`result ...` lines, running
+//! commands whose environment is not UTF-8, and printing the figures of the
+//! README's reliability section.
+//!
+//! Every child is killed by its PID when its guard drops; every wait here is
+//! bounded.
+#![allow(dead_code)]
+
+use crate::common::{Fields, Outcome, Run, manifest_dir, parse_fields};
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Where the stress programs are built (next to the library's build).
+fn out_dir() -> PathBuf {
+    manifest_dir().join("target").join("preload").join("stress")
+}
+
+/// Compiles tests/c/NAME.c once per test binary:
+/// `gcc -O2 -pthread -D_FORTIFY_SOURCE=2 -Wall -I tests/stress_support`,
+/// warnings are errors. Returns the program's path.
+pub fn bin(name: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let map = BUILT.get_or_init(|| Mutex::new(HashMap::new()));
+    let mut map = map.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = map.get(name) {
+        return p.clone();
+    }
+    let dir = out_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let exe = dir.join(name);
+    let tmp = dir.join(format!("{name}.tmp.{}", std::process::id()));
+    let src = manifest_dir()
+        .join("tests")
+        .join("c")
+        .join(format!("{name}.c"));
+    let out = Command::new("gcc")
+        .args(["-O2", "-pthread", "-D_FORTIFY_SOURCE=2", "-Wall", "-I"])
+        .arg(manifest_dir().join("tests").join("stress_support"))
+        .arg("-o")
+        .arg(&tmp)
+        .arg(&src)
+        .stdin(Stdio::null())
+        .output()
+        .expect("cannot run gcc (Debian package gcc)");
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "compiling {} failed or warned:\n{}",
+        src.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::rename(&tmp, &exe).unwrap();
+    map.insert(name.to_string(), exe.clone());
+    exe
+}
+
+/// A stress program with arguments (not preloaded yet: add `.secs(..)`).
+pub fn prog<S: AsRef<str>>(name: &str, args: &[S]) -> Run {
+    Run::new(bin(name)).args(args)
+}
+
+/// The `check ...` lines of a run.
+pub fn checks(o: &Outcome) -> Vec<Fields> {
+    o.lines_with("check ")
+}
+
+/// The last `PREFIX ...` line, parsed; fails the test when missing.
+pub fn line(o: &Outcome, prefix: &str) -> Fields {
+    let p = format!("{prefix} ");
+    o.stdout
+        .iter()
+        .rev()
+        .find(|l| l.starts_with(&p))
+        .map(|l| parse_fields(l))
+        .unwrap_or_else(|| panic!("no `{prefix} ...` line\n{o}"))
+}
+
+pub fn num(o: &Outcome, f: &Fields, k: &str) -> i64 {
+    f.get(k)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("field {k} missing or not a number in {f:?}\n{o}"))
+}
+
+/// The run ended by itself with exit 0, every check line says ok=1, the
+/// result line says failures=0, and every name in `expected` has a check
+/// line (so that a program that skipped its checks does not pass).
+pub fn assert_all_checks_ok(o: &Outcome, expected: &[&str]) {
+    let cs = checks(o);
+    let bad: Vec<&Fields> = cs
+        .iter()
+        .filter(|c| c.get("ok").map(String::as_str) != Some("1"))
+        .collect();
+    let missing: Vec<&&str> = expected
+        .iter()
+        .filter(|n| {
+            !cs.iter()
+                .any(|c| c.get("name").map(String::as_str) == Some(**n))
+        })
+        .collect();
+    assert!(
+        bad.is_empty() && missing.is_empty(),
+        "failed checks: {:?}\nmissing checks: {missing:?}\n{o}",
+        bad.iter()
+            .map(|c| c.get("name").cloned().unwrap_or_default())
+            .collect::<Vec<_>>()
+    );
+    assert!(!o.killed, "still running at the harness limit\n{o}");
+    let r = line(o, "result");
+    assert_eq!(num(o, &r, "failures"), 0, "result line\n{o}");
+    assert_eq!(o.code(), Some(0), "exit status\n{o}");
+}
+
+/// The library's own lines on stderr (`timeoutsock: ...`).
+pub fn lib_lines(o: &Outcome) -> Vec<String> {
+    o.lib_stderr_lines()
+        .into_iter()
+        .map(str::to_string)
+        .collect()
+}
+
+/// One figure for the README's reliability section, printed where
+/// `cargo test -- --nocapture` shows it: `stress-figure NAME VALUE`.
+pub fn figure(name: &str, value: impl std::fmt::Display) {
+    eprintln!("stress-figure {name} {value}");
+}
+
+// ---------------------------------------------------------------------------
+// Commands with arbitrary (non-UTF-8) environment values
+// ---------------------------------------------------------------------------
+
+/// What a raw run gave.
+pub struct RawOutcome {
+    pub code: Option<i32>,
+    pub killed: bool,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+/// Kills the child by its PID (and reaps it) when dropped.
+struct ChildGuard(Option<Child>);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Runs `program args` with exactly the environment `env` (nothing else
+/// inherited), stdin from /dev/null, for at most `limit`.
+pub fn run_raw(
+    program: &std::path::Path,
+    args: &[&str],
+    env: &[(OsString, OsString)],
+    limit: Duration,
+) -> RawOutcome {
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .env_clear()
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn");
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let to = thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out.read_to_end(&mut v);
+        v
+    });
+    let te = thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err.read_to_end(&mut v);
+        v
+    });
+    let mut guard = ChildGuard(Some(child));
+    let deadline = Instant::now() + limit;
+    let mut killed = false;
+    let status;
+    // bounded: ends at the deadline at the latest
+    loop {
+        let c = guard.0.as_mut().unwrap();
+        if let Some(s) = c.try_wait().expect("try_wait") {
+            status = s;
+            break;
+        }
+        if Instant::now() >= deadline {
+            killed = true;
+            let _ = c.kill();
+            status = c.wait().expect("wait");
+            break;
+        }
+        thread::sleep(Duration::from_millis(2));
+    }
+    guard.0 = None;
+    RawOutcome {
+        code: status.code(),
+        killed,
+        stdout: to.join().unwrap_or_default(),
+        stderr: te.join().unwrap_or_default(),
+    }
+}
