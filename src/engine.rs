@@ -165,7 +165,15 @@ fn transfer_slow(
     let clock = if dir == Dir::In { &slot.rx } else { &slot.tx };
     loop {
         match wait(fd, dir.events(), t, own_deadline, slot, clock) {
-            Wait::Ready => {}
+            Wait::Ready(rev) if done > 0 && error_pending(fd, dir, rev) => {
+                // The connection failed after some bytes moved: return the
+                // count, and leave the error pending in the kernel for the
+                // program's next call, as a blocking call would have (an
+                // attempt now would consume it, and raise SIGPIPE).
+                saved.restore();
+                return done as ssize_t;
+            }
+            Wait::Ready(_) => {}
             Wait::TimedOut => {
                 // Last non-blocking attempts: poll announces send space only
                 // once a third of the buffer is free, and data may have come
@@ -208,6 +216,24 @@ fn transfer_slow(
                 return finish(done, e);
             }
             // Someone else took what poll announced: wait again, same clock.
+        }
+    }
+}
+
+/// After a partial transfer, does poll's answer mean the connection has
+/// failed with nothing left to move? Sending: an error or hang-up. Receiving:
+/// an error and nothing queued to read (after a reset poll also says POLLIN).
+fn error_pending(fd: c_int, dir: Dir, rev: i16) -> bool {
+    match dir {
+        Dir::Out => rev & (libc::POLLERR | libc::POLLHUP) != 0,
+        Dir::In => {
+            if rev & libc::POLLERR == 0 {
+                return false;
+            }
+            let mut queued: c_int = 0;
+            // SAFETY: FIONREAD writes one int.
+            let r = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut queued) };
+            r == 0 && queued == 0
         }
     }
 }
@@ -390,7 +416,7 @@ pub unsafe fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t, t: u64) 
     };
     loop {
         match wait(fd, libc::POLLOUT, t, own_deadline, slot, &slot.tx) {
-            Wait::Ready => {
+            Wait::Ready(_) => {
                 // Connecting again learns the result the way the kernel's
                 // own blocking connect ends: 0 with the socket marked
                 // connected, or the error (consumed, the socket marked
@@ -454,7 +480,7 @@ pub fn accept_wait(fd: c_int, t: u64) -> Result<(), c_int> {
     let local = Slot::new();
     let slot = fdtable::slot_alloc(fd).unwrap_or(&local);
     let r = match wait(fd, libc::POLLIN, t, own_deadline, slot, &slot.rx) {
-        Wait::Ready => {
+        Wait::Ready(_) => {
             slot.rx.progress();
             Ok(())
         }

@@ -465,9 +465,43 @@ pub fn class_for(domain: c_int, ty: c_int, proto: c_int) -> u8 {
     }
 }
 
+/// The pid of a process that called vfork and has not changed the table
+/// since (0: none). See the vfork hook.
+static VFORK_PARENT: AtomicI32 = AtomicI32::new(0);
+/// The thread of that process that called vfork.
+static VFORK_TID: AtomicI32 = AtomicI32::new(0);
+
+pub fn vfork_begin(pid: c_int, tid: c_int) {
+    VFORK_TID.store(tid, Relaxed);
+    VFORK_PARENT.store(pid, Relaxed);
+}
+
+/// May this process change descriptor hints? Not a vfork child: it shares
+/// our memory but not the parent's descriptors.
+#[inline(always)]
+fn may_change() -> bool {
+    let p = VFORK_PARENT.load(Relaxed);
+    p == 0 || vfork_check(p)
+}
+
+#[cold]
+#[inline(never)]
+fn vfork_check(parent: c_int) -> bool {
+    // SAFETY: getpid and gettid have no preconditions.
+    if unsafe { libc::getpid() } != parent {
+        return false; // the vfork child
+    }
+    // The parent: its other threads run on during the vfork; only the
+    // calling thread's own change shows that the child has exec'd or exited.
+    if unsafe { libc::gettid() } == VFORK_TID.load(Relaxed) {
+        VFORK_PARENT.store(0, Relaxed);
+    }
+    true
+}
+
 /// A descriptor was created (or re-created) as `class`.
 pub fn set(fd: c_int, class: u8) {
-    if fd < 0 {
+    if fd < 0 || !may_change() {
         return;
     }
     if let Some(s) = slot_alloc(fd) {
@@ -479,6 +513,9 @@ pub fn set(fd: c_int, class: u8) {
 /// A descriptor was closed: its number may come back as anything.
 #[inline(always)]
 pub fn forget(fd: c_int) {
+    if !may_change() {
+        return;
+    }
     if let Some(s) = slot(fd) {
         ep_leave(fd, s);
         s.reset(UNKNOWN);
@@ -590,6 +627,9 @@ pub fn copy(old: c_int, new: c_int) {
 
 /// Forgets every slot in `first..=last` that exists.
 pub fn forget_range(first: u32, last: u32) {
+    if !may_change() {
+        return;
+    }
     let last = (last as usize).min(MAX_FDS - 1);
     let mut i = first as usize;
     while i <= last {

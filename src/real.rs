@@ -151,7 +151,6 @@ real_fns! {
     fn close(fd: c_int) -> c_int;
     fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int;
     fn closefrom(first: c_int) -> ();
-    fn fork() -> libc::pid_t;
     fn vfork() -> libc::pid_t;
     fn dup(fd: c_int) -> c_int;
     fn dup2(old: c_int, new: c_int) -> c_int;

@@ -14,9 +14,9 @@ const NS_PER_MS: u64 = 1_000_000;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Wait {
-    /// poll reported the socket (readable, writable, error or hang-up):
-    /// the next attempt will tell which.
-    Ready,
+    /// poll reported the socket (readable, writable, error or hang-up),
+    /// with these revents: the next attempt will tell which.
+    Ready(i16),
     /// Our idle timeout expired.
     TimedOut,
     /// The program's own SO_RCVTIMEO/SO_SNDTIMEO expired first.
@@ -96,7 +96,7 @@ pub fn wait(fd: c_int, events: i16, t: u64, own_deadline: u64, slot: &Slot, cloc
         // SAFETY: one valid pollfd; the real poll, not our hook.
         let r = unsafe { real::poll(&mut pfd, 1, ms) };
         if r > 0 {
-            return Wait::Ready;
+            return Wait::Ready(pfd.revents);
         }
         if r < 0 {
             let e = errno();

@@ -105,7 +105,6 @@ fn hot_hooks_pass_through_with_a_tail_call() {
         "listen",
         "fclose",
         "epoll_ctl",
-        "vfork",
     ] {
         let start = format!("<{hook}>:");
         let body: Vec<&str> = asm

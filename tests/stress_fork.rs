@@ -120,6 +120,20 @@ fn vfork_child_close_range_keeps_parent_epoll_timeout() {
     );
 }
 
+/// The same in a multithreaded parent: another thread keeps opening and
+/// closing sockets while the vfork child (which waits 20 ms) runs; only the
+/// calling thread of a vfork is suspended.
+#[test]
+fn vfork_child_close_range_keeps_parent_epoll_timeout_threads() {
+    vfork_case(
+        "close_range_threads",
+        &[
+            "vfork_child_exit",
+            "parent_epoll_after_vfork_close_range_threads",
+        ],
+    );
+}
+
 /// inetd style: the parent's socket is fd 0; a vfork child dup2()s a pipe
 /// onto its own fd 0 and execs: the parent's read on fd 0 must still time
 /// out.
@@ -128,6 +142,20 @@ fn vfork_child_dup2_keeps_parent_socket_timeout() {
     vfork_case(
         "dup2_stdin",
         &["vfork_child_exit", "parent_read_fd0_after_vfork_dup2"],
+    );
+}
+
+/// vfork keeps its own promises under the library: the parent runs again
+/// only after the child's exec or _exit, and sees what the child wrote to
+/// memory (the idiom that reports a failed exec's errno that way).
+#[test]
+fn vfork_keeps_shared_memory_and_ordering() {
+    vfork_case(
+        "shared",
+        &[
+            "vfork_parent_resumes_after_child",
+            "vfork_child_memory_shared",
+        ],
     );
 }
 

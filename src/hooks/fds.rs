@@ -176,18 +176,20 @@ unsafe fn close_tracked(fd: c_int) -> c_int {
 
 /// A vfork child shares the parent's memory, and with it this library's
 /// descriptor table, but not the parent's descriptors: its dup2 or close
-/// before exec would rewrite the parent's hints (a socket the parent waits
-/// on forgotten, or marked a pipe). While the library is on, vfork is
-/// therefore a fork (the child gets its own copy; only speed differs, and
-/// only for programs calling vfork themselves: posix_spawn and system()
-/// use glibc-internal calls that never reach our hooks). Both paths are
-/// pure jumps: the child must not return through a frame of ours.
+/// before exec must not rewrite the parent's hints. The parent's pid is
+/// noted before the real vfork (fdtable::vfork_begin); table changes made
+/// by another process while it is noted are skipped, and the parent's first
+/// change after it resumes clears the note. vfork itself is left exactly as
+/// it is (shared memory, the parent waiting for exec or _exit): the real
+/// function is reached by a jump, with no frame of ours on the stack the
+/// child shares.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn vfork() -> libc::pid_t {
-    if !ENABLED.load(Relaxed) {
-        return unsafe { real::vfork() };
+    if ENABLED.load(Relaxed) {
+        // SAFETY: getpid and gettid have no preconditions.
+        fdtable::vfork_begin(unsafe { libc::getpid() }, unsafe { libc::gettid() });
     }
-    unsafe { real::fork() }
+    unsafe { real::vfork() }
 }
 
 /// glibc's closefrom closes with the close_range system call directly, not

@@ -11,6 +11,7 @@
  * flags, recv/read/readv/recvmsg/recvfrom with MSG_DONTWAIT, MSG_PEEK,
  * MSG_WAITALL, shutdown, close, dup/dup2/dup3/F_DUPFD(_CLOEXEC) copies,
  * O_NONBLOCK toggles by fcntl and ioctl, getsockopt(SO_ERROR), FIONREAD,
+ * the program's own 30 ms SO_RCVTIMEO (then blocking reads may wait),
  * poll/select with a zero timeout, connects to a closed port, a second
  * connect, calls on descriptors that are not open) and the peer's side
  * (accept, non-blocking send and drain, shutdown, close). Every result is
@@ -54,6 +55,7 @@ struct slot {
     int peer;    /* the accepted end, -1 when none */
     long to_peer;   /* bytes sent by the client, not yet drained by the peer */
     long to_client; /* bytes sent by the peer, not yet consumed by the client */
+    int rcvtimeo;   /* the client socket has a 30 ms SO_RCVTIMEO */
 };
 
 static struct slot g_s[NSLOT];
@@ -198,6 +200,7 @@ static void op_open(struct slot *s, int k)
             nodelay(acc);
     }
     s->to_peer = s->to_client = 0;
+    s->rcvtimeo = 0;
     OUT("open slot=%d nb=%d refused=%d fd=%d connect=%d errno=%s peer=%d", k, nb, refused, fd, r,
         en(r, e), acc);
 }
@@ -279,7 +282,9 @@ static void op_recv(struct slot *s, int k)
      * a 0-byte recv would block, so the recv family always asks for some */
     if ((how == 1 || how == 2) && rnd_below(&g_rnd, 8) == 0)
         n = 0;
-    int never_blocks = fl & (MSG_DONTWAIT | MSG_ERRQUEUE | MSG_OOB) || n == 0;
+    /* with its own SO_RCVTIMEO, a blocking read ends by itself (EAGAIN or
+     * a partial count after 30 ms) */
+    int never_blocks = fl & (MSG_DONTWAIT | MSG_ERRQUEUE | MSG_OOB) || n == 0 || s->rcvtimeo;
     if (!never_blocks && is_blocking(fd)) {
         short rv = revents0(fd, POLLIN | POLLRDHUP);
         int end = rv & (POLLHUP | POLLERR | POLLRDHUP);
@@ -418,6 +423,23 @@ static void op_nonblock(struct slot *s, int k)
     int e = errno;
     OUT("nonblock slot=%d fd=%d ioctl=%d on=%d ret=%d errno=%s flags=0x%x", k, fd, by_ioctl, on, r,
         en(r, e), fcntl(fd, F_GETFL));
+}
+
+/* The program's own receive timeout: 30 ms, or off. */
+static void op_timeo(struct slot *s, int k)
+{
+    int i = any_fd(s);
+    if (i < 0)
+        return;
+    int fd = s->fd[i];
+    int on = !s->rcvtimeo;
+    struct timeval tv = {0, on ? 30000 : 0};
+    errno = SENTINEL;
+    int r = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    int e = errno;
+    if (r == 0)
+        s->rcvtimeo = on;
+    OUT("rcvtimeo slot=%d fd=%d on=%d ret=%d errno=%s", k, fd, on, r, en(r, e));
 }
 
 static void op_sockerr(struct slot *s, int k)
@@ -802,8 +824,10 @@ int main(int argc, char **argv)
             op_poll(s, k);
         else if (w < 93)
             op_reconnect(s, k);
-        else if (w < 97)
+        else if (w < 95)
             op_badfd();
+        else if (w < 97)
+            op_timeo(s, k);
         else if (!has_client(s) || s->peer < 0) {
             /* a half-dead slot: finish it so that it can be reopened */
             op_close(s, k, 0);

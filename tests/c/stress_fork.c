@@ -29,6 +29,13 @@
  *            the pipe blocks; the parent's own socket still times out.
  *       CASE spawn: posix_spawn with dup2/close/closefrom file actions, the
  *            same checks.
+ *       CASE close_range_threads: as close_range, while another thread of
+ *            the parent opens and closes sockets the whole time and the
+ *            child waits 20 ms before its close_range (a multithreaded
+ *            program's vfork: only the calling thread is suspended).
+ *       CASE shared: vfork's own promises: the parent resumes only after the
+ *            child's exec or _exit, and sees what the child wrote to memory
+ *            (the idiom that reports a failed exec's errno that way).
  *   stress_fork mtfork T THREADS FORKS
  *       THREADS threads run echo exchanges through every kind of hook while
  *       the main thread forks FORKS children; each child does a TCP echo
@@ -427,13 +434,32 @@ static int epoll_times_out(const char *name, int ep, int s)
                       r, ms, rr, ename(e));
 }
 
+static atomic_int g_churn_stop;
+
+/* Opens and closes sockets until told to stop. */
+static void *socket_churn(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&g_churn_stop)) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (fd >= 0)
+            close(fd);
+        sleep_ms(1);
+    }
+    return NULL;
+}
+
 static int cmd_vfork(const char *which)
 {
     watchdog(60);
     int port, failures = 0;
     int l = silent_listener(&port);
     (void)l;
-    if (!strcmp(which, "close_range")) {
+    if (!strcmp(which, "close_range") || !strcmp(which, "close_range_threads")) {
+        int threads = !strcmp(which, "close_range_threads");
+        pthread_t ct;
+        if (threads)
+            pthread_create(&ct, NULL, socket_churn, NULL);
         int s = tcp_connect("127.0.0.1", port);
         int ep = epoll_create1(EPOLL_CLOEXEC);
         struct epoll_event ev = {.events = EPOLLIN, .data.fd = s};
@@ -441,13 +467,23 @@ static int cmd_vfork(const char *which)
             die("setup");
         pid_t pid = vfork();
         if (pid == 0) {
+            if (threads) {
+                struct timespec ts = {0, 20 * 1000 * 1000};
+                nanosleep(&ts, NULL); /* the parent's other thread runs on */
+            }
             close_range(3, ~0U, 0);
             execl("/bin/true", "true", (char *)NULL);
             _exit(127);
         }
         int st = wait_child(pid, 5000);
+        if (threads) {
+            atomic_store(&g_churn_stop, 1);
+            pthread_join(ct, NULL);
+        }
         failures += check_line("vfork_child_exit", st == 0, "status=0x%x", st);
-        failures += epoll_times_out("parent_epoll_after_vfork_close_range", ep, s);
+        failures += epoll_times_out(threads ? "parent_epoll_after_vfork_close_range_threads"
+                                            : "parent_epoll_after_vfork_close_range",
+                                    ep, s);
     } else if (!strcmp(which, "dup2_stdin")) {
         int s = tcp_connect("127.0.0.1", port);
         if (s < 0 || dup2(s, 0) != 0)
@@ -522,6 +558,24 @@ static int cmd_vfork(const char *which)
         failures += epoll_times_out(spawn ? "parent_epoll_after_posix_spawn"
                                           : "parent_epoll_after_vfork_exec",
                                     ep, s);
+    } else if (!strcmp(which, "shared")) {
+        static volatile int shared_errno, child_done;
+        shared_errno = 0;
+        child_done = 0;
+        pid_t pid = vfork();
+        if (pid == 0) {
+            execl("/nonexistent/timeoutsock-test", "x", (char *)NULL);
+            shared_errno = errno; /* the parent reads this after we _exit */
+            child_done = 1;
+            _exit(127);
+        }
+        /* a vfork parent runs again only once the child has gone */
+        int seen_done = child_done, seen_errno = shared_errno;
+        int st = wait_child(pid, 5000);
+        failures += check_line("vfork_parent_resumes_after_child", seen_done == 1,
+                               "child_done_seen=%d", seen_done);
+        failures += check_line("vfork_child_memory_shared", seen_errno == ENOENT,
+                               "exec_errno_seen=%s status=0x%x", ename(seen_errno), st);
     } else {
         die("unknown vfork case");
     }
@@ -650,7 +704,8 @@ int main(int argc, char **argv)
     if (argc >= 5 && !strcmp(argv[1], "execchild"))
         return cmd_execchild(atoi(argv[3]), atoi(argv[4]));
     fputs("usage: stress_fork prefork T WORKERS ROUNDS | perconn T CLIENTS CONNS | "
-          "vfork T close_range|dup2_stdin|exec|spawn | mtfork T THREADS FORKS\n",
+          "vfork T close_range|close_range_threads|dup2_stdin|exec|spawn|shared | "
+          "mtfork T THREADS FORKS\n",
           stderr);
     return 2;
 }
