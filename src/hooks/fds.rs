@@ -7,7 +7,7 @@
 use super::timed_out;
 use crate::config::{ACCEPT_NS, CONNECT_NS, ENABLED, READ_NS, WRITE_NS};
 use crate::engine;
-use crate::fdtable::{self, LISTEN, OTHER, TCP, TIMED_OUT, UNKNOWN};
+use crate::fdtable::{self, LISTEN, OTHER, TCP, TIMED_OUT};
 use crate::peers::{self, Peer};
 use crate::real;
 use crate::sys::set_errno;
@@ -80,8 +80,10 @@ unsafe fn accept_tracked(
         }
     };
     if r >= 0 {
+        // A non-TCP listener gives non-TCP sockets: OTHER at once, so that
+        // no probe racing with a close elsewhere can mark one TCP.
         let class = if !tcp {
-            UNKNOWN
+            OTHER
         } else if peers::filtering() {
             // SAFETY: on success the kernel wrote *len bytes of address.
             let given =
