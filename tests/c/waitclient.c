@@ -54,42 +54,16 @@
 
 /* A global array whose size the compiler knows: poll/ppoll on it with a
  * non-constant count become __poll_chk/__ppoll_chk. */
+#include "client.h"
+
 static struct pollfd gpfds[8];
 static char buf[BUFSZ];
-
-/* Hides where a pointer comes from, so __builtin_object_size() gives up and
- * the fortified headers call the plain functions. */
-static void *opaque(void *p)
-{
-    __asm__ volatile("" : "+r"(p));
-    return p;
-}
 
 /* A count the compiler cannot see through. */
 static nfds_t count(int n)
 {
     volatile int v = n;
     return (nfds_t)v;
-}
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
-}
-
-static const char *ename(int e)
-{
-    static char num[32];
-    const char *n;
-    if (e == 0)
-        return "0";
-    n = strerrorname_np(e);
-    if (n)
-        return n;
-    snprintf(num, sizeof num, "E%d", e);
-    return num;
 }
 
 static const char *rnames(int rev)
@@ -111,32 +85,6 @@ static const char *rnames(int rev)
     if (!s[0])
         strcpy(s, "-");
     return s;
-}
-
-/* One result line: op=OP ret=RET errno=NAME elapsed_ms=MS [extra...] */
-static void report(const char *op, long ret, int err, double ms, const char *fmt, ...)
-{
-    printf("op=%s ret=%ld errno=%s elapsed_ms=%.0f", op, ret, ename(err), ms);
-    if (fmt && *fmt) {
-        va_list ap;
-        va_start(ap, fmt);
-        putchar(' ');
-        vprintf(fmt, ap);
-        va_end(ap);
-    }
-    putchar('\n');
-}
-
-static void waiting(const char *op)
-{
-    printf("waiting op=%s\n", op);
-}
-
-static void die(const char *what)
-{
-    int e = errno;
-    printf("setup_error=%s errno=%s\n", what, ename(e));
-    exit(2);
 }
 
 static void usage(void)

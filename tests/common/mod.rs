@@ -80,34 +80,7 @@ pub fn preload_lib() -> PathBuf {
 /// `_chk` modes call `__read_chk`, `__recv_chk` and `__recvfrom_chk`.
 pub fn tsclient() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        std::fs::create_dir_all(preload_dir()).unwrap();
-        let bin = preload_dir().join("tsclient");
-        let tmp = preload_dir().join(format!("tsclient.tmp.{}", std::process::id()));
-        let src = manifest_dir().join("tests").join("c").join("tsclient.c");
-        let out = Command::new("gcc")
-            .args(["-O2", "-D_FORTIFY_SOURCE=2", "-Wall", "-o"])
-            .arg(&tmp)
-            .arg(&src)
-            .stdin(Stdio::null())
-            .output()
-            .expect("cannot run gcc");
-        assert!(
-            out.status.success(),
-            "compiling {} failed:\n{}",
-            src.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            out.stderr.is_empty(),
-            "gcc warnings in {}:\n{}",
-            src.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        std::fs::rename(&tmp, &bin).unwrap();
-        bin
-    })
-    .clone()
+    compile_c("tsclient", &BIN)
 }
 
 /// The real python3 interpreter (not a wrapper script such as a pyenv shim,
@@ -130,7 +103,7 @@ pub fn pyclient() -> PathBuf {
     manifest_dir().join("tests").join("py").join("pyclient.py")
 }
 
-/// Compiles tests/c/NAME.c once per test binary, like [`tsclient`]
+/// Compiles tests/c/NAME.c once per test binary
 /// (`gcc -O2 -D_FORTIFY_SOURCE=2 -Wall`, warnings are errors), into
 /// target/preload/NAME.
 fn compile_c(name: &str, cell: &'static OnceLock<PathBuf>) -> PathBuf {
