@@ -1,4 +1,4 @@
-//! The `timeoutsock` wrapper command (src/bin/timeoutsock.rs), the install
+//! The `timeoutsock` wrapper command (src/bin/timeoutsock/), the install
 //! scripts and the examples: what the command hands to the program it runs
 //! (variables, LD_PRELOAD, exit status, signals, streams), its refusals and
 //! errors, finding the library, and the user stories end to end with curl
