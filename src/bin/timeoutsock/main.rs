@@ -42,11 +42,11 @@ use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 
-use cli::{Action, help_text, parse_args};
+use cli::{Action, Mode, help_text, parse_args};
 use command::{exec, resolve_command};
-use elf::{ET_DYN, read_elf};
-use preload::{find_library, preload_value};
-use reach::preload_blocker;
+use elf::{ET_DYN, Libc, read_elf};
+use preload::{Build, choose, find_libraries, host_has_glibc, preload_value};
+use reach::{Reach, Verdict, verdict};
 use text::{quote, strerror};
 
 const PROG: &str = "timeoutsock";
@@ -97,13 +97,13 @@ fn run(args: Vec<OsString>) -> i32 {
             return 0;
         }
         Ok(Action::Version) => {
-            let lib = match find_library() {
-                Ok(p) => p.display().to_string(),
-                Err(e) => format!("not found ({e})"),
+            let (glibc, musl) = match find_libraries() {
+                Ok(l) => (shown(&l.glibc), shown(&l.musl)),
+                Err(e) => (format!("not found ({e})"), "not found".into()),
             };
             let _ = writeln!(
                 std::io::stdout(),
-                "{PROG} (libtimeoutsock) {}\nlibrary: {lib}",
+                "{PROG} (libtimeoutsock) {}\nlibrary: {glibc}\nmusl library: {musl}",
                 env!("CARGO_PKG_VERSION")
             );
             return 0;
@@ -133,24 +133,52 @@ fn run(args: Vec<OsString>) -> i32 {
             None => vars.push(("TIMEOUTSOCK_SECS", DEFAULT_SECS.into())),
         }
     }
+    for (k, v) in vars {
+        env.set(k, v);
+    }
 
-    let lib = match find_library() {
-        Ok(p) => p,
+    let libs = match find_libraries() {
+        Ok(l) => l,
         Err(e) => {
             eprintln!("{PROG}: {e}");
             return EXIT_ERROR;
         }
     };
-    let lib_elf = match read_elf(&lib) {
-        Some(e) if e.e_type == ET_DYN => e,
-        _ => {
-            eprintln!(
-                "{PROG}: {} is not an ELF shared library",
-                quote(lib.as_os_str().as_bytes())
-            );
-            return EXIT_ERROR;
+    let mut lib_elf = None;
+    for lib in [&libs.glibc, &libs.musl].into_iter().flatten() {
+        match read_elf(lib) {
+            Some(e) if e.e_type == ET_DYN => lib_elf = lib_elf.or(Some(e)),
+            _ => {
+                eprintln!(
+                    "{PROG}: {} is not an ELF shared library",
+                    quote(lib.as_os_str().as_bytes())
+                );
+                return EXIT_ERROR;
+            }
         }
+    }
+    let Some(lib_elf) = lib_elf else {
+        return EXIT_ERROR; // find_libraries found one at least
     };
+    let host_glibc = host_has_glibc();
+
+    if opts.mode == Mode::Env {
+        let (_, lib, _) = match choose(Libc::Unknown, &libs, host_glibc) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("{PROG}: {e}");
+                return EXIT_ERROR;
+            }
+        };
+        let preload = preload_value(env.get("LD_PRELOAD"), &lib);
+        env.set("LD_PRELOAD", preload);
+        let mut out = String::new();
+        for (k, v) in settings(&env) {
+            out.push_str(&format!("{k}={}\n", v.to_string_lossy()));
+        }
+        let _ = std::io::stdout().write_all(out.as_bytes());
+        return 0;
+    }
 
     let command = &opts.command;
     let path_var = env.get("PATH").map(|v| v.to_os_string());
@@ -158,8 +186,19 @@ fn run(args: Vec<OsString>) -> i32 {
         Ok(p) => p,
         Err(errno) => return cannot_run(&command[0], errno),
     };
-    if let Some(b) = preload_blocker(&target, &lib_elf, path_var.as_deref(), 0) {
-        let what = b.describe(&target);
+    let verdict = verdict(&target, &lib_elf, path_var.as_deref());
+    let libc = match verdict.reach {
+        Reach::Library(libc) => libc,
+        Reach::Nothing => Libc::Unknown,
+    };
+    let chosen = choose(libc, &libs, host_glibc);
+
+    if opts.mode == Mode::Check {
+        return check_report(&target, &verdict, &chosen, &env);
+    }
+
+    if verdict.blocker.is_some() {
+        let what = &verdict.why;
         if !opts.force {
             eprintln!(
                 "{PROG}: {what}: LD_PRELOAD cannot work for it (no timeouts); \
@@ -171,15 +210,86 @@ fn run(args: Vec<OsString>) -> i32 {
             "{PROG}: warning: {what}: LD_PRELOAD cannot work for it; running it without timeouts"
         );
     }
-
-    for (k, v) in vars {
-        env.set(k, v);
-    }
+    let lib = match chosen {
+        Ok((_, lib, _)) => lib,
+        Err(e) => {
+            eprintln!("{PROG}: {e}");
+            return EXIT_ERROR;
+        }
+    };
     let preload = preload_value(env.get("LD_PRELOAD"), &lib);
     env.set("LD_PRELOAD", preload);
 
     let errno = exec(&target, command, &env.0);
     cannot_run(&command[0], errno)
+}
+
+fn shown(p: &Option<std::path::PathBuf>) -> String {
+    p.as_ref()
+        .map_or("not found".into(), |p| p.display().to_string())
+}
+
+/// The variables the library reads, in this order.
+const LIBRARY_VARS: &[&str] = &[
+    "TIMEOUTSOCK_SECS",
+    "TIMEOUTSOCK_CONNECT_SECS",
+    "TIMEOUTSOCK_READ_SECS",
+    "TIMEOUTSOCK_WRITE_SECS",
+    "TIMEOUTSOCK_ACCEPT_SECS",
+    "TIMEOUTSOCK_LOG",
+    "TIMEOUTSOCK_EXCLUDE",
+    "TIMEOUTSOCK_ONLY",
+];
+
+/// The effective settings (environment and options merged): the library's
+/// variables that are set, then LD_PRELOAD if set.
+fn settings(env: &Env) -> Vec<(&'static str, OsString)> {
+    LIBRARY_VARS
+        .iter()
+        .chain(["LD_PRELOAD"].iter())
+        .filter_map(|&k| env.get(k).map(|v| (k, v.to_os_string())))
+        .collect()
+}
+
+/// `--check`: what COMMAND would get and why, on stdout; 0 when covered,
+/// 122 when not.
+fn check_report(
+    target: &std::path::Path,
+    verdict: &Verdict,
+    chosen: &Result<(Build, std::path::PathBuf, &'static str), String>,
+    env: &Env,
+) -> i32 {
+    let mut out = format!("command: {}\n", target.display());
+    let code = match (&verdict.reach, chosen) {
+        (Reach::Library(_), Ok((build, lib, why_build))) => {
+            out.push_str(&format!(
+                "covered: yes, by the library ({} build)\nwhy: {}\nlibrary: {}\nbuild: {why_build}\n",
+                build.name(),
+                verdict.why,
+                lib.display()
+            ));
+            let mut env = Env(env.0.clone());
+            let preload = preload_value(env.get("LD_PRELOAD"), lib);
+            env.set("LD_PRELOAD", preload);
+            for (k, v) in settings(&env) {
+                out.push_str(&format!("{k}={}\n", v.to_string_lossy()));
+            }
+            0
+        }
+        (Reach::Library(_), Err(e)) => {
+            out.push_str(&format!("covered: no\nwhy: {e}\n"));
+            EXIT_NO_PRELOAD
+        }
+        (Reach::Nothing, _) => {
+            out.push_str(&format!(
+                "covered: no: LD_PRELOAD cannot work for it (no timeouts)\nwhy: {}\n",
+                verdict.why
+            ));
+            EXIT_NO_PRELOAD
+        }
+    };
+    let _ = std::io::stdout().write_all(out.as_bytes());
+    code
 }
 
 /// Reports a command that could not be started, as coreutils' `timeout` does.

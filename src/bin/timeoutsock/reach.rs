@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use crate::PROG;
 use crate::command::resolve_command;
-use crate::elf::{ELFCLASS32, ELFCLASS64, ET_DYN, ET_EXEC, Elf, parse_elf};
+use crate::elf::{ELFCLASS32, ELFCLASS64, ET_DYN, ET_EXEC, Elf, Libc, parse_elf};
 use crate::preload::LIB_NAME;
 use crate::text::quote;
 
@@ -92,16 +92,82 @@ fn arch_name(class: u8, machine: u16) -> String {
     format!("{bits} {m}")
 }
 
+/// What a command would get, and why.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Reach {
+    /// The preload library; the C library of the first program that runs
+    /// (it picks the build, see `preload::choose`).
+    Library(Libc),
+    /// Nothing: the preload cannot work (`Verdict::blocker` says why).
+    Nothing,
+}
+
+/// The reach of a command with its reason, one line of text.
+#[derive(Debug)]
+pub(crate) struct Verdict {
+    pub(crate) reach: Reach,
+    pub(crate) why: String,
+    pub(crate) blocker: Option<Blocker>,
+}
+
+/// Judges the command file `target` (as resolved in PATH): see
+/// `preload_blocker` for the rules.
+pub(crate) fn verdict(target: &Path, lib: &Elf, path_var: Option<&OsStr>) -> Verdict {
+    let mut first = None;
+    if let Some(b) = preload_blocker(target, lib, path_var, 0, &mut first) {
+        return Verdict {
+            reach: Reach::Nothing,
+            why: b.describe(target),
+            blocker: Some(b),
+        };
+    }
+    let Some((file, elf)) = first else {
+        return Verdict {
+            reach: Reach::Library(Libc::Unknown),
+            why: format!(
+                "{} is not an ELF program (unreadable, or run by /bin/sh)",
+                quote(target.as_os_str().as_bytes())
+            ),
+            blocker: None,
+        };
+    };
+    let loader = match elf.libc() {
+        Libc::Glibc => "glibc",
+        Libc::Musl => "musl",
+        Libc::Unknown => "unknown",
+    };
+    let what = format!(
+        "dynamically linked ({loader} loader {})",
+        quote(&elf.interp_path)
+    );
+    let why = if file == target {
+        format!("{} is {what}", quote(target.as_os_str().as_bytes()))
+    } else {
+        format!(
+            "{} runs {}, which is {what}",
+            quote(target.as_os_str().as_bytes()),
+            quote(file.as_os_str().as_bytes())
+        )
+    };
+    Verdict {
+        reach: Reach::Library(elf.libc()),
+        why,
+        blocker: None,
+    }
+}
+
 /// What stops a preload into the program `file` (the file the kernel is
 /// asked to execute), if anything. A script (`#!`) is judged by its
 /// interpreter — the program that really runs; `#!/usr/bin/env NAME` also by
 /// NAME found in PATH. A file that is neither ELF nor script (execvp runs it
-/// with /bin/sh) and anything unreadable are let through.
+/// with /bin/sh) and anything unreadable are let through. `first` gets the
+/// first ELF program that runs (the one whose loader reads LD_PRELOAD first).
 pub(crate) fn preload_blocker(
     file: &Path,
     lib: &Elf,
     path_var: Option<&OsStr>,
     depth: u32,
+    first: &mut Option<(PathBuf, Elf)>,
 ) -> Option<Blocker> {
     // Linux follows at most 4 levels of interpreters.
     if depth > 4 {
@@ -113,13 +179,13 @@ pub(crate) fn preload_blocker(
     let head = &head[..n];
     if let Some((interp, rest)) = shebang(head) {
         let interp = PathBuf::from(OsStr::from_bytes(&interp));
-        if let Some(b) = preload_blocker(&interp, lib, path_var, depth + 1) {
+        if let Some(b) = preload_blocker(&interp, lib, path_var, depth + 1, first) {
             return Some(b);
         }
         if interp.file_name() == Some(OsStr::new("env")) {
             let name = env_command(&rest)?;
             let target = resolve_command(OsStr::from_bytes(name), path_var).ok()?;
-            return preload_blocker(&target, lib, path_var, depth + 1);
+            return preload_blocker(&target, lib, path_var, depth + 1, first);
         }
         return None;
     }
@@ -140,6 +206,9 @@ pub(crate) fn preload_blocker(
     }
     if elf.is_static() {
         return blocker(Why::Static);
+    }
+    if first.is_none() {
+        *first = Some((file.to_path_buf(), elf.clone()));
     }
     if (elf.class, elf.machine) != (lib.class, lib.machine) {
         return blocker(Why::Arch {
