@@ -10,14 +10,15 @@
 //! 127.0.0.1 only; every child runs in its own process group, killed by id.
 
 mod common;
+mod wrapsupport;
 
 use common::{manifest_dir, preload_lib};
 use std::net::TcpListener;
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use wrapsupport::{Ran, run, s};
 
 fn musl_dir() -> PathBuf {
     manifest_dir().join("target").join("preload-musl")
@@ -131,56 +132,6 @@ fn connect_hang() -> ConnectHang {
             fds,
         }
     }
-}
-
-struct Ran {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-    elapsed: Duration,
-}
-
-/// Runs `argv` with a cleared environment plus `env`, in its own process
-/// group, killed (the group, by id) after `limit`.
-fn run(argv: &[&str], env: &[(&str, &str)], limit: Duration) -> Ran {
-    let mut c = Command::new(argv[0]);
-    c.args(&argv[1..])
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    let t0 = Instant::now();
-    let mut child = c.spawn().unwrap_or_else(|e| panic!("{argv:?}: {e}"));
-    let pid = child.id() as i32;
-    // bounded: by `limit`
-    let code = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st.code();
-        }
-        if t0.elapsed() > limit {
-            // SAFETY: kill of the child's own process group.
-            unsafe { libc::kill(-pid, libc::SIGKILL) };
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    // SAFETY: as above; reaps nothing, ends leftovers of the group.
-    unsafe { libc::kill(-pid, libc::SIGKILL) };
-    let out = child.wait_with_output().unwrap();
-    Ran {
-        code,
-        stdout: String::from_utf8_lossy(&out.stdout).into(),
-        stderr: String::from_utf8_lossy(&out.stderr).into(),
-        elapsed: t0.elapsed(),
-    }
-}
-
-fn s(p: &Path) -> String {
-    p.to_str().unwrap().to_string()
 }
 
 /// The client timed out in `op` at T = 1 s: exit 1, ETIMEDOUT, 0.8..2 s.
