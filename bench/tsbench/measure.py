@@ -13,7 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .table import ALL4, LATE_RUNS, LATE_T_MS, LIB_SECS, REPS, SCENARIOS, SIZES
+from .table import (ALL4, BARE, EPBUSY, EPBUSY_SECS, EPBUSY_TICK_MS, LATE_RUNS, LATE_T_MS,
+                    LIB_SECS, REPS, SCENARIOS, SIZES)
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH_SRC = ROOT / "bench"
@@ -165,6 +166,31 @@ def perf_run(argv, env, events):
             pass
 
 
+def perf_filtered(argv, env, event, flt):
+    """Runs argv under perf stat counting one tracepoint with a filter;
+    returns (raw syscalls, stdout, filtered count)."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    outfile = OUT / f"perf.{os.getpid()}.{next(_perf_seq)}.txt"
+    try:
+        out = run(["perf", "stat", "-x,", "-o", str(outfile), "-e", "raw_syscalls:sys_enter",
+                   "-e", event, "--filter", flt, "--"] + argv, env=env)
+        counts = {}
+        for line in outfile.read_text().splitlines():
+            f = line.split(",")
+            if len(f) >= 3 and f[2] in ("raw_syscalls:sys_enter", event):
+                if not f[0].strip().isdigit():
+                    raise RunError(f"perf: {f[2]}: {f[0]}")
+                counts[f[2]] = int(f[0])
+        if len(counts) != 2:
+            raise RunError("perf: counts missing: " + outfile.read_text().strip()[-200:])
+        return counts["raw_syscalls:sys_enter"], out, counts[event]
+    finally:
+        try:
+            outfile.unlink()
+        except FileNotFoundError:
+            pass
+
+
 # ------------------------------------------------------------- building
 
 def build(args):
@@ -187,7 +213,7 @@ def build(args):
         sys.exit("bench: gcc not found (Debian package gcc)")
     cmds = [[gcc, "-O2", "-shared", "-fPIC", "-o", str(BIN / "libempty.so"),
              str(BENCH_SRC / "empty.c")]]
-    progs = ["spawn", "late"] + sorted({sc.prog for sc in SCENARIOS})
+    progs = ["spawn", "late", "epbusy"] + sorted({sc.prog for sc in SCENARIOS})
     for prog in progs:
         cmds.append([gcc, "-O2", "-Wall", "-Wextra", "-Werror", "-o", str(BIN / prog),
                      str(BENCH_SRC / f"{prog}.c")])
@@ -291,6 +317,36 @@ class Bench:
         self.res[("exec", "syscalls", variant)] = (s2 - s1) / n
         self.res[("exec", "faults", variant)] = (f2 - f1) / n
 
+    # ---- epoll over many busy sockets: one timed run, figures per 10 s
+
+    def epbusy_argv(self):
+        return [str(BIN / "epbusy"), str(EPBUSY["socks"][self.q]), str(EPBUSY["ticks"][self.q]),
+                str(EPBUSY_TICK_MS)]
+
+    def epbusy_scale(self):
+        return 10_000 / (EPBUSY["ticks"][self.q] * EPBUSY_TICK_MS)
+
+    def epbusy_callgrind(self, variant):
+        d = OUT / "callgrind"
+        d.mkdir(parents=True, exist_ok=True)
+        stem = d / f"epbusy.{variant}"
+        for f in glob.glob(f"{stem}.*"):
+            os.unlink(f)
+        run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={stem}.%p"]
+            + self.epbusy_argv(), env=self.env(variant, EPBUSY_SECS))
+        a = glob.glob(f"{stem}.*.1")
+        if len(a) != 1:
+            raise RunError("callgrind: run dump missing (client requests not compiled in?)")
+        self.res[("epbusy", "instr", variant)] = cg_total(a[0]) * self.epbusy_scale()
+        return a[0]
+
+    def epbusy_perf(self, variant):
+        """getsockopt(IPPROTO_TCP, TCP_INFO) calls of the whole process."""
+        _, out, counts = perf_filtered(self.epbusy_argv(), self.env(variant, EPBUSY_SECS),
+                                       "syscalls:sys_enter_getsockopt",
+                                       "level == 6 && optname == 11")
+        self.res[("epbusy", "tcpinfo", variant)] = counts * self.epbusy_scale()
+
     # ---- wall
 
     def wall(self, sc, variant):
@@ -311,7 +367,11 @@ class Bench:
         ex_variants = list(ALL4) if self.want("exec") else []
         workers = max(1, min(4, os.cpu_count() or 2))
         jobs = []  # (label, (key, metric), fn)
+        ep_variants = list(BARE) if self.want("epbusy") else []
         if self.tools.valgrind is None:
+            for v in ep_variants:
+                jobs.append(("epbusy", ("epbusy", "instr"), v,
+                             lambda v=v: self.epbusy_callgrind(v)))
             for v in ex_variants:
                 jobs.append(("exec", ("exec", "instr"), v, lambda v=v: self.exec_callgrind(v)))
             for sc in scs:
@@ -319,10 +379,14 @@ class Bench:
                     jobs.append((sc.key, (sc.key, "instr"), v,
                                  lambda sc=sc, v=v: self.callgrind(sc, v)))
         if self.tools.perf is None:
+            for v in ep_variants:
+                jobs.append(("epbusy", ("epbusy", "tcpinfo"), v,
+                             lambda v=v: self.epbusy_perf(v)))
             for v in ex_variants:
                 jobs.append(("exec", ("exec", "syscalls"), v, lambda v=v: self.exec_perf(v)))
             for sc in scs:
-                evs = self.tools.events if sc.group in ("tcp", "wait", "evloop") else []
+                evs = (self.tools.events
+                       if sc.group in ("tcp", "wait", "evloop", "nbio", "stream") else [])
                 for v in sc.variants:
                     jobs.append((sc.key, (sc.key, "syscalls"), v,
                                  lambda sc=sc, v=v, evs=evs: self.perf(sc, v, evs)))
