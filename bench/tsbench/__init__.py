@@ -8,7 +8,7 @@
     scripts/bench --only exec --rounds 41   # one group, more wall-time rounds
     scripts/bench --strict        # exit 3 if a goal is missed (not with --quick)
     scripts/bench --check-json PATH [--quick]   # check a report against table.py
-    scripts/bench --readme [PATH] # the README's Performance table from a report
+    scripts/bench --readme [PATH] [--write]  # the README table from a report (--write: into README.md)
 
 The package: table.py (scenarios, rows and goals: the one declarative
 table), measure.py (tools, build, running and counting), report.py (rows,

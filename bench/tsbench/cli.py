@@ -50,6 +50,9 @@ def main():
     ap.add_argument("--readme", nargs="?", const="", metavar="PATH",
                     help="measure nothing: print the README's Performance table from the "
                     "report PATH (default: the --json path)")
+    ap.add_argument("--write", action="store_true",
+                    help="with --readme: replace the table in README.md (between its markers) "
+                    "instead of printing it")
     args = ap.parse_args()
     if args.out:
         measure.set_out(args.out)
@@ -63,7 +66,10 @@ def main():
         if bad:
             print("bench: not a full, valid report:\n  " + "\n  ".join(bad), file=sys.stderr)
             return 1
-        print(report.readme_table(doc), end="")
+        if args.write:
+            report.write_readme(doc, measure.ROOT / "README.md")
+        else:
+            print(report.readme_table(doc), end="")
         return 0
 
     t0 = time.monotonic()

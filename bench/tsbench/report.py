@@ -19,8 +19,8 @@ def fmt(x, unit):
         return "n/a"
     if "instr" in unit:
         return f"{x:,.1f}" if abs(x) < 1000 else f"{x:,.0f}"
-    if "syscalls" in unit:
-        return f"{x:.2f}"
+    if "syscalls" in unit or "calls" in unit:
+        return f"{x:.2f}" if abs(x) < 1000 else f"{x:,.0f}"
     if unit.startswith("ns"):
         return f"{x:,.1f}"
     return f"{x:,.2f}"
@@ -34,7 +34,8 @@ def fmt_added(r):
         s = "+" + s
     if r.get("added_spread") is not None:
         s += f" ±{fmt(r['added_spread'], r['unit'])}"
-    if r["added_pct"] is not None and r["source"] == "wall" and r["group"] != "timeout":
+    if r["added_pct"] is not None and (r["source"] == "wall" and r["group"] != "timeout"
+                                       or r["goal_on"] == "added_pct"):
         s += f" ({r['added_pct']:+.1f} %)"
     if r["added_vs"] == "empty":
         s += " vs empty"
@@ -213,6 +214,20 @@ def readme_table(doc):
                      "—" if r["met"] is None else ("yes" if r["met"] else "**no**")]
         lines.append("| " + " | ".join([row.readme, r["unit"]] + cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+README_BEGIN = "<!-- bench table: begin (scripts/bench --readme --write) -->"
+README_END = "<!-- bench table: end -->"
+
+
+def write_readme(doc, path):
+    """Replaces the table between the markers in the README at `path`."""
+    text = Path(path).read_text()
+    a, b = text.find(README_BEGIN), text.find(README_END)
+    if a < 0 or b < a:
+        raise ValueError(f"{path}: no {README_BEGIN!r} ... {README_END!r} markers")
+    text = text[:a + len(README_BEGIN)] + "\n" + readme_table(doc) + text[b:]
+    Path(path).write_text(text)
 
 
 # -------------------------------------------------------- the JSON check
