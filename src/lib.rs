@@ -14,8 +14,9 @@
 //! - [`sys`]: errno and clock helpers; [`fmt`]: allocation-free lines.
 #![cfg_attr(not(test), no_std)]
 
+pub mod block;
+pub mod blocking;
 pub mod config;
-pub mod engine;
 pub mod fdtable;
 pub mod fmt;
 pub mod hooks;
@@ -25,8 +26,8 @@ pub mod real;
 pub mod secs;
 pub mod sys;
 pub mod tcpinfo;
-pub mod wait;
-pub mod watch;
+
+pub mod mux;
 
 /// Nothing in this library may unwind across `extern "C"`; the code is
 /// written not to panic, and if it ever does, the process aborts (it would

@@ -35,15 +35,15 @@ pub fn push_secs(line: &mut Line, ns: u64) {
 
 /// Logs one timeout of `op` on `fd` after `t` ns, if the log is on.
 #[inline]
-pub fn timed_out(op: &str, fd: c_int, t: u64) {
+pub fn timeout(op: &str, fd: c_int, t: u64) {
     if LOG.load(Relaxed) {
-        write(op, fd, t);
+        timeout_line(op, fd, t);
     }
 }
 
 #[cold]
 #[inline(never)]
-fn write(op: &str, fd: c_int, t: u64) {
+fn timeout_line(op: &str, fd: c_int, t: u64) {
     let mut line = Line::new();
     line.push(b"timeoutsock: ");
     line.push(op.as_bytes());
@@ -57,12 +57,12 @@ fn write(op: &str, fd: c_int, t: u64) {
         Peer::of_socket(fd).or_else(|| fdtable::slot(fd).and_then(|s| s.dest()))
     };
     match peer {
-        Some(p) => p.write(&mut line),
+        Some(p) => p.print(&mut line),
         None if listening => {
             line.push(b"listening");
             if let Some(p) = local(fd) {
                 line.push(b" on ");
-                p.write(&mut line);
+                p.print(&mut line);
             }
         }
         None => line.push(b"peer unknown"),

@@ -91,7 +91,7 @@ impl Peer {
     }
 
     /// `a.b.c.d:port` or `[v6]:port`.
-    pub fn write(&self, out: &mut crate::fmt::Line) {
+    pub fn print(&self, out: &mut crate::fmt::Line) {
         if self.is_v4() {
             for (i, b) in self.addr[12..].iter().enumerate() {
                 if i > 0 {
@@ -101,7 +101,7 @@ impl Peer {
             }
         } else {
             out.push(b"[");
-            write_v6(&self.addr, out);
+            print_v6(&self.addr, out);
             out.push(b"]");
         }
         out.push(b":");
@@ -110,7 +110,7 @@ impl Peer {
 }
 
 /// RFC 5952 text: lowercase hex, the longest run (2+) of zero groups as `::`.
-fn write_v6(a: &[u8; 16], out: &mut crate::fmt::Line) {
+fn print_v6(a: &[u8; 16], out: &mut crate::fmt::Line) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let g = |i: usize| (a[2 * i] as u16) << 8 | a[2 * i + 1] as u16;
     let (mut best, mut best_len, mut i) = (8, 0, 0);
@@ -391,7 +391,7 @@ mod tests {
 
     fn text(p: &Peer) -> String {
         let mut l = crate::fmt::Line::new();
-        p.write(&mut l);
+        p.print(&mut l);
         String::from_utf8(l.as_bytes().to_vec()).unwrap()
     }
 

@@ -5,8 +5,8 @@
 #![allow(clippy::missing_safety_doc)]
 
 use super::timed_out;
+use crate::blocking;
 use crate::config::{ACCEPT_NS, CONNECT_NS, ENABLED, READ_NS, WRITE_NS};
-use crate::engine;
 use crate::fdtable::{self, LISTEN, OTHER, TCP, TIMED_OUT};
 use crate::peers::{self, Peer};
 use crate::real;
@@ -52,7 +52,7 @@ unsafe fn connect_tracked(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c
     }
     match CONNECT_NS.load(Relaxed) {
         0 => unsafe { real::connect(fd, addr, len) },
-        t => unsafe { engine::connect(fd, addr, len, t) },
+        t => unsafe { blocking::connect(fd, addr, len, t) },
     }
 }
 
@@ -69,7 +69,7 @@ unsafe fn accept_tracked(
 ) -> c_int {
     let tcp = fdtable::is_tcp(fd);
     let t = ACCEPT_NS.load(Relaxed);
-    if let (true, Some(Err(e))) = (tcp, (t != 0).then(|| engine::accept_wait(fd, t))) {
+    if let (true, Some(Err(e))) = (tcp, (t != 0).then(|| blocking::accept_wait(fd, t))) {
         set_errno(e);
         return -1;
     }
@@ -344,7 +344,7 @@ unsafe fn epoll_ctl_tracked(
             // SAFETY: the kernel just read this event successfully.
             let events = unsafe { (*ev).events };
             if events & libc::EPOLLONESHOT as u32 == 0 && fdtable::class(fd) == TCP {
-                crate::watch::epoll_joined(epfd, fd, events);
+                crate::mux::epoll_joined(epfd, fd, events);
             } else {
                 fdtable::ep_del(epfd, fd);
             }
@@ -467,7 +467,7 @@ fn stdio_timeouts(fd: c_int) {
             fdtable::OUR_SNDTIMEO,
         ),
     ] {
-        if ns == 0 || crate::wait::own_timeout(fd, opt) != 0 {
+        if ns == 0 || crate::block::own_timeout(fd, opt) != 0 {
             continue;
         }
         let tv = libc::timeval {

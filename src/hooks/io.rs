@@ -4,8 +4,8 @@
 #![allow(clippy::missing_safety_doc, clippy::too_many_arguments)]
 
 use super::{Route, route, timed, timed_out};
+use crate::blocking::{self, Dir, Outcome, iov_slice, iov_total, msg_attempt};
 use crate::config::{ENABLED, READ_NS, WRITE_NS};
-use crate::engine::{self, Dir, Outcome, iov_slice, iov_total, msg_attempt};
 use crate::fdtable::{self, UNKNOWN};
 use crate::real;
 use core::sync::atomic::Ordering::Relaxed;
@@ -72,7 +72,7 @@ macro_rules! timed_hook {
             #[allow(unused_unsafe)]
             let total = unsafe { $total };
             // SAFETY (attempt): offsets stay within the caller's buffers.
-            match engine::transfer($op, $fd, $dir, t, total, $all, |$done| unsafe { $attempt }) {
+            match blocking::transfer($op, $fd, $dir, t, total, $all, |$done| unsafe { $attempt }) {
                 Outcome::Done(r) => r,
                 Outcome::Bypass => unsafe { real::$name($fd $(, $arg)*) },
             }
@@ -158,7 +158,7 @@ unsafe fn recvmsg_tracked(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t 
             Route::Timed(t) => {
                 // SAFETY: msg is the caller's valid msghdr.
                 let iov = unsafe { iov_slice((*msg).msg_iov, (*msg).msg_iovlen as c_int) };
-                match engine::transfer(
+                match blocking::transfer(
                     "recvmsg",
                     fd,
                     Dir::In,

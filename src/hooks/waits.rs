@@ -2,7 +2,7 @@
 //! epoll_pwait2 and glibc's fortified __poll_chk, __ppoll_chk. Each passes
 //! straight through (a tail call) when the library is off, when the wait is
 //! a zero-timeout probe, or when no descriptor in it may be a TCP socket;
-//! otherwise `watch::run` makes the real call with the deadline applied.
+//! otherwise `mux::run` makes the real call with the deadline applied.
 //! The program's own timeout, signal mask and EINTR are kept: every real
 //! call gets the program's mask, and a signal ends the wait as it would
 //! have.
@@ -10,9 +10,9 @@
 
 use crate::config::ENABLED;
 use crate::fdtable;
+use crate::mux::{self, IN, NEVER, OUT};
 use crate::real;
 use crate::sys::now_ns;
-use crate::watch::{self, IN, NEVER, OUT};
 use core::sync::atomic::Ordering::Relaxed;
 use libc::{c_int, epoll_event, fd_set, nfds_t, pollfd, sigset_t, size_t, timespec, timeval};
 
@@ -52,13 +52,13 @@ unsafe fn slice<'a, T>(p: *const T, n: nfds_t) -> &'a [T] {
     }
 }
 
-/// A poll array as a watch::WaitSet.
+/// A poll array as a mux::WaitSet.
 struct PollSet {
     fds: *const pollfd,
     n: nfds_t,
 }
 
-impl watch::WaitSet for PollSet {
+impl mux::WaitSet for PollSet {
     fn each(&self, f: &mut impl FnMut(c_int, u8)) {
         // SAFETY: the caller's array (checked by the hook's contract); we
         // only read fd and events, which the real poll never changes.
@@ -83,7 +83,7 @@ unsafe fn poll_watched(
     deadline: u64,
     real_wait: &mut dyn FnMut(u64) -> c_int,
 ) -> c_int {
-    watch::run(api, now, deadline, &PollSet { fds, n }, real_wait)
+    mux::run(api, now, deadline, &PollSet { fds, n }, real_wait)
 }
 
 #[unsafe(no_mangle)]
@@ -103,8 +103,8 @@ unsafe fn poll_timed(fds: *mut pollfd, n: nfds_t, timeout: c_int) -> c_int {
             fds,
             n,
             now,
-            watch::deadline_ms(now, timeout),
-            &mut |ns| real::poll(fds, n, watch::to_ms(ns)),
+            mux::deadline_ms(now, timeout),
+            &mut |ns| real::poll(fds, n, mux::to_ms(ns)),
         )
     }
 }
@@ -156,22 +156,15 @@ unsafe fn ppoll_timed(
 ) -> c_int {
     let now = now_ns();
     unsafe {
-        poll_watched(
-            "ppoll",
-            fds,
-            n,
-            now,
-            watch::deadline_ts(now, ts),
-            &mut |ns| {
-                let t = watch::to_timespec(ns);
-                let tp = if ns == NEVER {
-                    core::ptr::null()
-                } else {
-                    &raw const t
-                };
-                real::ppoll(fds, n, tp, mask)
-            },
-        )
+        poll_watched("ppoll", fds, n, now, mux::deadline_ts(now, ts), &mut |ns| {
+            let t = mux::to_timespec(ns);
+            let tp = if ns == NEVER {
+                core::ptr::null()
+            } else {
+                &raw const t
+            };
+            real::ppoll(fds, n, tp, mask)
+        })
     }
 }
 
@@ -268,7 +261,7 @@ impl Sets {
     }
 }
 
-impl watch::WaitSet for Sets {
+impl mux::WaitSet for Sets {
     fn each(&self, f: &mut impl FnMut(c_int, u8)) {
         self.each_fd(f)
     }
@@ -321,7 +314,7 @@ unsafe fn select_timed(
         }
         now.saturating_add(t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1000)
     };
-    let res = watch::run("select", now, deadline, &sets, &mut |ns| {
+    let res = mux::run("select", now, deadline, &sets, &mut |ns| {
         // SAFETY: the caller's sets and a timeval of our own.
         unsafe {
             sets.restore(r, w, e);
@@ -384,12 +377,12 @@ unsafe fn pselect_timed(
         return unsafe { real::pselect(n, r, w, e, ts, mask) };
     }
     let now = now_ns();
-    let deadline = unsafe { watch::deadline_ts(now, ts) };
-    watch::run("pselect", now, deadline, &sets, &mut |ns| {
+    let deadline = unsafe { mux::deadline_ts(now, ts) };
+    mux::run("pselect", now, deadline, &sets, &mut |ns| {
         // SAFETY: the caller's sets and a timespec of our own.
         unsafe {
             sets.restore(r, w, e);
-            let t = watch::to_timespec(ns);
+            let t = mux::to_timespec(ns);
             let tp = if ns == NEVER {
                 core::ptr::null()
             } else {
@@ -410,7 +403,7 @@ fn epoll_watched(
     deadline: u64,
     real_wait: &mut dyn FnMut(u64) -> c_int,
 ) -> c_int {
-    watch::run_epoll(api, epfd, now, deadline, real_wait)
+    mux::run_epoll(api, epfd, now, deadline, real_wait)
 }
 
 #[inline(always)]
@@ -456,22 +449,16 @@ unsafe fn epoll_pwait_timed(
 ) -> c_int {
     let now = now_ns();
     let api = if pwait { "epoll_pwait" } else { "epoll_wait" };
-    epoll_watched(
-        api,
-        epfd,
-        now,
-        watch::deadline_ms(now, timeout),
-        &mut |ns| {
-            // SAFETY: the caller's arguments, with our timeout.
-            unsafe {
-                if pwait {
-                    real::epoll_pwait(epfd, ev, max, watch::to_ms(ns), mask)
-                } else {
-                    real::epoll_wait(epfd, ev, max, watch::to_ms(ns))
-                }
+    epoll_watched(api, epfd, now, mux::deadline_ms(now, timeout), &mut |ns| {
+        // SAFETY: the caller's arguments, with our timeout.
+        unsafe {
+            if pwait {
+                real::epoll_pwait(epfd, ev, max, mux::to_ms(ns), mask)
+            } else {
+                real::epoll_wait(epfd, ev, max, mux::to_ms(ns))
             }
-        },
-    )
+        }
+    })
 }
 
 #[unsafe(no_mangle)]
@@ -497,9 +484,9 @@ unsafe fn epoll_pwait2_timed(
     mask: *const sigset_t,
 ) -> c_int {
     let now = now_ns();
-    let deadline = unsafe { watch::deadline_ts(now, ts) };
+    let deadline = unsafe { mux::deadline_ts(now, ts) };
     epoll_watched("epoll_pwait2", epfd, now, deadline, &mut |ns| {
-        let t = watch::to_timespec(ns);
+        let t = mux::to_timespec(ns);
         let tp = if ns == NEVER {
             core::ptr::null()
         } else {

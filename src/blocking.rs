@@ -8,10 +8,10 @@
 //! takes the data that poll announced. The descriptor's file status flags
 //! are never touched by transfers.
 
+use crate::block::{Wait, own_timeout, wait};
 use crate::fdtable::{self, Slot};
 use crate::real;
 use crate::sys::{SavedErrno, errno, set_errno};
-use crate::wait::{Wait, own_timeout, wait};
 use libc::{c_int, iovec, msghdr, sockaddr, socklen_t, ssize_t};
 
 /// What a hook does with the engine's answer.
@@ -186,7 +186,7 @@ fn transfer_slow(
                 } else if dir == Dir::In && done > before {
                     clock.progress();
                 }
-                crate::log::timed_out(op, fd, t);
+                crate::log::timeout(op, fd, t);
                 return finish(done, libc::ETIMEDOUT);
             }
             Wait::OwnTimeout => return finish(done, libc::EAGAIN),
@@ -435,7 +435,7 @@ pub unsafe fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t, t: u64) 
             }
             Wait::TimedOut => {
                 slot.tx.expire();
-                crate::log::timed_out("connect", fd, t);
+                crate::log::timeout("connect", fd, t);
                 abort_connect(fd);
                 return done(-1, Some(libc::ETIMEDOUT));
             }
@@ -486,7 +486,7 @@ pub fn accept_wait(fd: c_int, t: u64) -> Result<(), c_int> {
         }
         Wait::TimedOut => {
             slot.rx.expire();
-            crate::log::timed_out("accept", fd, t);
+            crate::log::timeout("accept", fd, t);
             Err(libc::ETIMEDOUT)
         }
         Wait::OwnTimeout => Err(libc::EAGAIN),

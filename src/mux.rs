@@ -62,7 +62,7 @@ const TCP_LISTEN: u8 = 10;
 struct Bounds([(u64, u64); 4]);
 
 impl Bounds {
-    fn now() -> Bounds {
+    fn from_config() -> Bounds {
         let c = CONNECT_NS.load(Relaxed);
         let r = READ_NS.load(Relaxed);
         let w = WRITE_NS.load(Relaxed);
@@ -242,7 +242,7 @@ fn expire_due(api: &'static str, fd: c_int, c: Check, expired: &mut bool, next: 
     match c {
         Check::Expired(t) => {
             // Logged before the abort, while getpeername still answers.
-            crate::log::timed_out(api, fd, t);
+            crate::log::timeout(api, fd, t);
             abort(fd);
             *expired = true;
         }
@@ -262,7 +262,7 @@ pub fn run<W: WaitSet>(
     set: &W,
     real_wait: &mut dyn FnMut(u64) -> c_int,
 ) -> c_int {
-    let b = Bounds::now();
+    let b = Bounds::from_config();
     let mut ours = NEVER;
     set.each(&mut |fd, ev| ours = ours.min(begin(fd, ev, now, &b)));
     if ours == NEVER {
@@ -322,7 +322,7 @@ pub fn run_epoll(
     let Some(e) = fdtable::slot(epfd) else {
         return real_wait(remaining(prog_deadline, now));
     };
-    let b = Bounds::now();
+    let b = Bounds::from_config();
     let clock = e.set_clock();
     let set_since = clock.begin_wait(now, b.longest());
     let mut ours = e.ep_next.load(Relaxed);
@@ -410,7 +410,7 @@ pub fn epoll_ev(events: u32) -> u8 {
 /// here: a shorter T for the new events).
 pub fn epoll_joined(epfd: c_int, fd: c_int, events: u32) {
     let now = now_ns();
-    let (lo, _) = Bounds::now().get(epoll_ev(events));
+    let (lo, _) = Bounds::from_config().get(epoll_ev(events));
     let same = fdtable::slot(fd).is_some_and(|s| {
         s.ep_fd.load(Relaxed) == epfd + 1 && epoll_ev(s.ep_events.load(Relaxed)) == epoll_ev(events)
     });
