@@ -14,6 +14,7 @@
 //! socket call on the same buffers), so it is sound under libc's contract.
 
 mod fds;
+mod fdsets;
 mod io;
 mod waits;
 
