@@ -39,6 +39,7 @@ use crate::config::{self, CONNECT_NS, READ_NS, WRITE_NS};
 use crate::fdtable::{self, ABORTED, LISTEN, Slot, TCP, epoll};
 use crate::sys::sockopt::{abort, tcp_info, tcp_state};
 use crate::sys::{Deadline, Instant, Nanos, keeping_errno};
+use core::sync::atomic::Ordering::Relaxed;
 use libc::c_int;
 
 /// The program waits for the socket to become readable / writable.
@@ -49,35 +50,42 @@ pub const OUT: u8 = 2;
 /// socket's state is known: the smallest (for the first deadline) and the
 /// largest (for the rule that a period carries on across waits). Computed
 /// once per wait from the configuration. `None`: not timed.
-struct Bounds([Option<(Nanos, Nanos)>; 4]);
+struct Bounds([(u64, u64); 4]);
 
 impl Bounds {
+    #[inline(always)]
     fn from_config() -> Bounds {
-        let c = config::get(&CONNECT_NS);
-        let r = config::get(&READ_NS);
-        let w = config::get(&WRITE_NS);
+        let c = CONNECT_NS.load(Relaxed);
+        let r = READ_NS.load(Relaxed);
+        let w = WRITE_NS.load(Relaxed);
+        // Stored raw, (0, 0) for "not timed": this runs on every wait.
         let one = |ev: u8| {
+            let (mut lo, mut hi) = (u64::MAX, 0);
             let ts = [
                 c,
-                if ev & IN != 0 { r } else { None },
-                if ev & OUT != 0 { w } else { None },
+                if ev & IN != 0 { r } else { 0 },
+                if ev & OUT != 0 { w } else { 0 },
             ];
-            let lo = ts.into_iter().flatten().min()?;
-            let hi = ts.into_iter().flatten().max()?;
-            Some((lo, hi))
+            for t in ts.into_iter().filter(|&t| t != 0) {
+                lo = lo.min(t);
+                hi = hi.max(t);
+            }
+            if hi == 0 { (0, 0) } else { (lo, hi) }
         };
-        Bounds([None, one(IN), one(OUT), one(IN | OUT)])
+        Bounds([(0, 0), one(IN), one(OUT), one(IN | OUT)])
     }
 
+    /// The smallest and largest timeout for `ev`; `None`: not timed.
     #[inline(always)]
     fn get(&self, ev: u8) -> Option<(Nanos, Nanos)> {
-        self.0[(ev & 3) as usize]
+        let (lo, hi) = self.0[(ev & 3) as usize];
+        (hi != 0).then_some((Nanos(lo), Nanos(hi)))
     }
 
     /// The longest timeout of all: how long a wait must have lasted before
     /// its end is worth recording.
     fn longest(&self) -> Nanos {
-        self.0[3].map_or(Nanos::ZERO, |(_, hi)| hi)
+        Nanos(self.0[3].1)
     }
 }
 

