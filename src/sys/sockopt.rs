@@ -34,6 +34,7 @@ impl Dir {
 
 /// getsockopt of a plain-data `T`: the value and the length the kernel
 /// wrote, or its errno. errno itself is left as it was.
+#[inline]
 pub fn getsockopt<T: Copy>(fd: c_int, level: c_int, name: c_int) -> Result<(T, usize), c_int> {
     let mut v = core::mem::MaybeUninit::<T>::zeroed();
     let mut len = core::mem::size_of::<T>() as socklen_t;
@@ -61,6 +62,7 @@ pub fn socket_int(fd: c_int, name: c_int) -> Option<c_int> {
 
 /// The kernel timeout on the socket for this direction (SO_RCVTIMEO /
 /// SO_SNDTIMEO); `None` when none is set (or it cannot be read).
+#[inline]
 pub fn own_timeout(fd: c_int, dir: Dir) -> Option<Nanos> {
     let (tv, _) = getsockopt::<libc::timeval>(fd, libc::SOL_SOCKET, dir.timeo_opt()).ok()?;
     Nanos::from_timeval(&tv).filter(|t| !t.is_zero())
