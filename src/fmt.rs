@@ -1,6 +1,6 @@
-//! Allocation-free lines for stderr: built in a fixed stack buffer and
-//! written with one call to the real `write(2)` (safe inside hooks and
-//! signal handlers; a line that does not fit is cut, never overflows).
+//! Allocation-free lines: built in a fixed stack buffer (safe inside hooks
+//! and signal handlers; a line that does not fit is cut, never overflows).
+//! Imports nothing from the crate; `log` writes them to stderr.
 
 const CAP: usize = 512;
 
@@ -73,24 +73,10 @@ impl Line {
         &self.buf[..self.len]
     }
 
-    /// Adds the newline and writes the line to fd 2 with one `write`.
-    /// errno is left as it was; a failed write (fd 2 closed) is ignored.
-    /// Nothing is written when fd 2 is a TCP socket: a program that closed
-    /// its stderr may have a connection at that number, and our line would
-    /// land in the peer's protocol stream.
-    pub fn emit(mut self) {
-        if matches!(
-            crate::fdtable::class(2),
-            crate::fdtable::TCP | crate::fdtable::LISTEN | crate::fdtable::TIMED_OUT
-        ) {
-            return;
-        }
+    /// The line with its final newline, ready for one write(2).
+    pub fn finish(&mut self) -> &[u8] {
         self.buf[self.len] = b'\n';
-        self.len += 1;
-        let saved = crate::sys::SavedErrno::save();
-        // SAFETY: buf[..len] is initialised memory owned by self.
-        unsafe { crate::real::write(2, self.buf.as_ptr().cast(), self.len) };
-        saved.restore();
+        &self.buf[..self.len + 1]
     }
 }
 

@@ -1,32 +1,43 @@
 //! libtimeoutsock: an `LD_PRELOAD` library that gives the blocking TCP calls
 //! of an unmodified program an idle timeout.
 //!
-//! Layout (each concern in one file):
-//! - [`hooks`]: the exported `extern "C"` functions; thin, translate C
-//!   arguments and call into the engine or tail-call libc.
+//! Modules, bottom layer first (each imports only from modules above it in
+//! this list; see ARCHITECTURE.md):
+//! - [`fmt`]: allocation-free lines (imports nothing from the crate).
+//! - [`secs`]: the seconds syntax (shared with the `timeoutsock` command).
 //! - [`real`]: the real libc functions, resolved once in the constructor.
-//! - [`config`]: `TIMEOUTSOCK_*` parsing, done once at load.
-//! - [`fdtable`]: per-descriptor hints (is it TCP?) and the idle clock.
-//! - [`wait`]: the deadline/poll loop, signal heuristic, own timeouts.
-//! - [`engine`]: transfers, connect and accept built on `wait`.
-//! - [`watch`]: poll, select and epoll waits with per-socket deadlines.
-//! - [`peers`]: TIMEOUTSOCK_EXCLUDE/ONLY; [`log`]: the timeout log.
-//! - [`sys`]: errno and clock helpers; [`fmt`]: allocation-free lines.
+//! - [`sys`]: errno/cvt, typed time, socket options, abort, mmap, env.
+//! - [`config`]: the timeouts, plain data.
+//! - [`addr`]: `Peer`, sockaddr decoding, peer/local address, printing.
+//! - [`peers`]: TIMEOUTSOCK_EXCLUDE/ONLY rules and the decision.
+//! - [`fdtable`]: per-descriptor storage (slot, clocks, epoll, vfork guard).
+//! - [`classify`]: what a descriptor is (hint, probe, confirm).
+//! - [`log`]: stderr: the timeout log and warnings.
+//! - [`sock`]: the resolved socket handle and the outcome type.
+//! - [`block`]: the single-socket deadline wait.
+//! - [`blocking`]: transfers, connect and accept built on `block`.
+//! - [`mux`]: poll, select and epoll waits with per-socket deadlines.
+//! - [`init`]: reads the environment at load into config, peers and log.
+//! - [`hooks`]: the exported `extern "C"` functions (thin).
 #![cfg_attr(not(test), no_std)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
+pub mod addr;
+pub mod block;
+pub mod blocking;
+pub mod classify;
 pub mod config;
-pub mod engine;
 pub mod fdtable;
 pub mod fmt;
 pub mod hooks;
+pub mod init;
 pub mod log;
+pub mod mux;
 pub mod peers;
 pub mod real;
 pub mod secs;
+pub mod sock;
 pub mod sys;
-pub mod tcpinfo;
-pub mod wait;
-pub mod watch;
 
 /// Nothing in this library may unwind across `extern "C"`; the code is
 /// written not to panic, and if it ever does, the process aborts (it would
@@ -44,7 +55,7 @@ fn panic(_: &core::panic::PanicInfo) -> ! {
 extern "C" fn constructor() {
     // Runs once at load, single-threaded, before main.
     real::resolve_all();
-    config::load();
+    init::load();
 }
 
 #[cfg(not(test))]

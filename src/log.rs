@@ -1,20 +1,39 @@
-//! The timeout log (`TIMEOUTSOCK_LOG=1`): one line on stderr per timeout,
-//! naming the operation, the descriptor, the peer and T, e.g.
-//! `timeoutsock: recv on fd 5 (127.0.0.1:8080) timed out after 20s`.
-//! Formatted on the stack and written with one write(2) to fd 2 through the
-//! real libc function: safe inside hooks and signal handlers.
+//! stderr: the only place the library writes to it. The timeout log
+//! (`TIMEOUTSOCK_LOG=1`): one line per timeout, naming the operation, the
+//! descriptor, the peer and T, e.g.
+//! `timeoutsock: recv on fd 5 (127.0.0.1:8080) timed out after 20s`; and
+//! the warning for a refused setting. Formatted on the stack and written
+//! with one write(2) to fd 2 through the real libc function: safe inside
+//! hooks and signal handlers.
 
-use crate::fdtable;
+use crate::addr::{local_of, peer_of};
+use crate::classify;
+use crate::fdtable::{self, ABORTED, LISTEN, TCP};
 use crate::fmt::Line;
-use crate::peers::Peer;
+use crate::sys::{Nanos, keeping_errno};
 use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use libc::c_int;
 
+/// `TIMEOUTSOCK_LOG`: whether timeouts are logged.
 pub static LOG: AtomicBool = AtomicBool::new(false);
 
+/// Adds the newline and writes the line to fd 2 with one `write`.
+/// errno is left as it was; a failed write (fd 2 closed) is ignored.
+/// Nothing is written when fd 2 is a TCP socket: a program that closed
+/// its stderr may have a connection at that number, and our line would
+/// land in the peer's protocol stream.
+pub fn emit(mut line: Line) {
+    if matches!(classify::class(2), TCP | LISTEN | ABORTED) {
+        return;
+    }
+    let bytes = line.finish();
+    // SAFETY: bytes is initialised memory owned by line.
+    keeping_errno(|| unsafe { crate::real::write(2, bytes.as_ptr().cast(), bytes.len()) });
+}
+
 /// `20`, `2.5`, `0.25`: seconds with at most three decimals, no trailing 0.
-pub fn push_secs(line: &mut Line, ns: u64) {
-    let ms = ns.div_ceil(1_000_000);
+pub fn push_secs(line: &mut Line, t: Nanos) {
+    let ms = t.ms_ceil_u64();
     line.push_u64(ms / 1000);
     let mut frac = ms % 1000;
     if frac != 0 {
@@ -33,36 +52,36 @@ pub fn push_secs(line: &mut Line, ns: u64) {
     }
 }
 
-/// Logs one timeout of `op` on `fd` after `t` ns, if the log is on.
+/// Logs one timeout of `op` on `fd` after `t`, if the log is on.
 #[inline]
-pub fn timed_out(op: &str, fd: c_int, t: u64) {
+pub fn timeout(op: &str, fd: c_int, t: Nanos) {
     if LOG.load(Relaxed) {
-        write(op, fd, t);
+        timeout_line(op, fd, t);
     }
 }
 
 #[cold]
 #[inline(never)]
-fn write(op: &str, fd: c_int, t: u64) {
+fn timeout_line(op: &str, fd: c_int, t: Nanos) {
     let mut line = Line::new();
     line.push(b"timeoutsock: ");
     line.push(op.as_bytes());
     line.push(b" on fd ");
     line.push_u64(fd.max(0) as u64);
     line.push(b" (");
-    let listening = fdtable::hint(fd) == fdtable::LISTEN;
+    let listening = fdtable::hint(fd) == LISTEN;
     let peer = if listening {
         None
     } else {
-        Peer::of_socket(fd).or_else(|| fdtable::slot(fd).and_then(|s| s.dest()))
+        peer_of(fd).or_else(|| fdtable::slot(fd).and_then(|s| s.dest()))
     };
     match peer {
-        Some(p) => p.write(&mut line),
+        Some(p) => p.print(&mut line),
         None if listening => {
             line.push(b"listening");
-            if let Some(p) = local(fd) {
+            if let Some(p) = local_of(fd) {
                 line.push(b" on ");
-                p.write(&mut line);
+                p.print(&mut line);
             }
         }
         None => line.push(b"peer unknown"),
@@ -70,23 +89,19 @@ fn write(op: &str, fd: c_int, t: u64) {
     line.push(b") timed out after ");
     push_secs(&mut line, t);
     line.push(b"s");
-    line.emit();
+    emit(line);
 }
 
-/// The local address of a socket (getsockname; errno kept).
-fn local(fd: c_int) -> Option<Peer> {
-    // SAFETY: sockaddr_storage is plain data, valid zeroed.
-    let mut ss: libc::sockaddr_storage = unsafe { core::mem::zeroed() };
-    let mut len = core::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    let saved = crate::sys::SavedErrno::save();
-    // SAFETY: ss/len describe a writable buffer; not interposed by us.
-    let r = unsafe { libc::getsockname(fd, (&raw mut ss).cast(), &mut len) };
-    saved.restore();
-    if r != 0 {
-        return None;
-    }
-    // SAFETY: the kernel wrote len bytes.
-    unsafe { Peer::from_sockaddr((&raw const ss).cast(), len as usize) }
+/// `timeoutsock: ignoring NAME="value": why`, one write(2) to fd 2.
+pub fn warn_ignored(name: &[u8], value: &[u8], why: &str) {
+    let mut line = Line::new();
+    line.push(b"timeoutsock: ignoring ");
+    line.push(name);
+    line.push(b"=\"");
+    line.push_escaped(value, 64);
+    line.push(b"\": ");
+    line.push(why.as_bytes());
+    emit(line);
 }
 
 #[cfg(test)]
@@ -95,7 +110,7 @@ mod tests {
 
     fn secs(ns: u64) -> String {
         let mut l = Line::new();
-        push_secs(&mut l, ns);
+        push_secs(&mut l, Nanos(ns));
         String::from_utf8(l.as_bytes().to_vec()).unwrap()
     }
 

@@ -10,6 +10,7 @@
 //! IPv4 entries. An excluded connection, or one outside a non-empty ONLY
 //! list, is classified "not ours" and never timed.
 
+use crate::addr::Peer;
 use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 pub const MAX_RULES: usize = 64;
@@ -21,131 +22,6 @@ pub struct Rule {
     prefix: u8,
     /// 0: any port.
     port: u16,
-}
-
-/// A peer: IPv6 (IPv4 mapped) address and port.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Peer {
-    pub addr: [u8; 16],
-    pub port: u16,
-}
-
-impl Peer {
-    pub fn v4(a: [u8; 4], port: u16) -> Peer {
-        let mut addr = [0u8; 16];
-        addr[10] = 0xff;
-        addr[11] = 0xff;
-        addr[12..].copy_from_slice(&a);
-        Peer { addr, port }
-    }
-
-    pub fn is_v4(&self) -> bool {
-        self.addr[..10] == [0; 10] && self.addr[10] == 0xff && self.addr[11] == 0xff
-    }
-
-    /// From a sockaddr (AF_INET or AF_INET6), if it is one.
-    ///
-    /// # Safety
-    /// `sa` is null or points to `len` readable bytes.
-    pub unsafe fn from_sockaddr(sa: *const libc::sockaddr, len: usize) -> Option<Peer> {
-        if sa.is_null() || len < 2 {
-            return None;
-        }
-        // SAFETY: per the contract, with the length checked per family.
-        unsafe {
-            match (*sa).sa_family as i32 {
-                libc::AF_INET if len >= core::mem::size_of::<libc::sockaddr_in>() => {
-                    let s = sa.cast::<libc::sockaddr_in>().read_unaligned();
-                    Some(Peer::v4(
-                        s.sin_addr.s_addr.to_ne_bytes(),
-                        u16::from_be(s.sin_port),
-                    ))
-                }
-                libc::AF_INET6 if len >= core::mem::size_of::<libc::sockaddr_in6>() => {
-                    let s = sa.cast::<libc::sockaddr_in6>().read_unaligned();
-                    Some(Peer {
-                        addr: s.sin6_addr.s6_addr,
-                        port: u16::from_be(s.sin6_port),
-                    })
-                }
-                _ => None,
-            }
-        }
-    }
-
-    /// The peer of a connected socket (getpeername; errno kept).
-    pub fn of_socket(fd: libc::c_int) -> Option<Peer> {
-        // SAFETY: sockaddr_storage is plain data, valid zeroed.
-        let mut ss: libc::sockaddr_storage = unsafe { core::mem::zeroed() };
-        let mut len = core::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-        let saved = crate::sys::SavedErrno::save();
-        // SAFETY: ss/len describe a writable buffer; getpeername is not
-        // interposed by us.
-        let r = unsafe { libc::getpeername(fd, (&raw mut ss).cast(), &mut len) };
-        saved.restore();
-        if r != 0 {
-            return None;
-        }
-        // SAFETY: the kernel wrote len bytes.
-        unsafe { Peer::from_sockaddr((&raw const ss).cast(), len as usize) }
-    }
-
-    /// `a.b.c.d:port` or `[v6]:port`.
-    pub fn write(&self, out: &mut crate::fmt::Line) {
-        if self.is_v4() {
-            for (i, b) in self.addr[12..].iter().enumerate() {
-                if i > 0 {
-                    out.push(b".");
-                }
-                out.push_u64(*b as u64);
-            }
-        } else {
-            out.push(b"[");
-            write_v6(&self.addr, out);
-            out.push(b"]");
-        }
-        out.push(b":");
-        out.push_u64(self.port as u64);
-    }
-}
-
-/// RFC 5952 text: lowercase hex, the longest run (2+) of zero groups as `::`.
-fn write_v6(a: &[u8; 16], out: &mut crate::fmt::Line) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let g = |i: usize| (a[2 * i] as u16) << 8 | a[2 * i + 1] as u16;
-    let (mut best, mut best_len, mut i) = (8, 0, 0);
-    while i < 8 {
-        let start = i;
-        while i < 8 && g(i) == 0 {
-            i += 1;
-        }
-        if i - start > best_len && i - start >= 2 {
-            best = start;
-            best_len = i - start;
-        }
-        i += 1;
-    }
-    let mut i = 0;
-    while i < 8 {
-        if i == best {
-            out.push(b"::");
-            i += best_len;
-            continue;
-        }
-        if i > 0 && i != best + best_len {
-            out.push(b":");
-        }
-        let v = g(i);
-        let mut started = false;
-        for shift in [12, 8, 4, 0] {
-            let d = (v >> shift) & 15;
-            if d != 0 || started || shift == 0 {
-                out.push(&[HEX[d as usize]]);
-                started = true;
-            }
-        }
-        i += 1;
-    }
 }
 
 impl Rule {
@@ -338,26 +214,9 @@ impl Rules {
             self.n.store(0, Ordering::Release);
             return Ok(());
         }
-        let mut p = self.rules.load(Ordering::Acquire);
-        if p.is_null() {
-            // SAFETY: an anonymous private mapping, large enough for
-            // MAX_RULES entries.
-            let m = unsafe {
-                libc::mmap(
-                    core::ptr::null_mut(),
-                    core::mem::size_of_val(&tmp),
-                    libc::PROT_READ | libc::PROT_WRITE,
-                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                    -1,
-                    0,
-                )
-            };
-            if m == libc::MAP_FAILED {
-                return Err("no memory for the list");
-            }
-            p = m.cast();
-            self.rules.store(p, Ordering::Release);
-        }
+        let Some(p) = crate::sys::mem::map_once(&self.rules, core::mem::size_of_val(&tmp)) else {
+            return Err("no memory for the list");
+        };
         // SAFETY: p holds MAX_RULES entries; no reader yet (constructor).
         unsafe { core::ptr::copy_nonoverlapping(tmp.as_ptr(), p, n) };
         self.n.store(n, Ordering::Release);
@@ -391,7 +250,7 @@ mod tests {
 
     fn text(p: &Peer) -> String {
         let mut l = crate::fmt::Line::new();
-        p.write(&mut l);
+        p.print(&mut l);
         String::from_utf8(l.as_bytes().to_vec()).unwrap()
     }
 

@@ -43,6 +43,7 @@ impl Sym {
         // RTLD_NEXT finds the next definition after this library, i.e.
         // libc's. dlsym is not async-signal-safe, but this path only runs
         // before the constructor, which resolves every symbol.
+        // SAFETY: same arguments, same contract as the libc function.
         let p = unsafe { libc::dlsym(libc::RTLD_NEXT, self.name.as_ptr() as *const c_char) };
         let a = p as usize;
         self.addr.store(a, Ordering::Relaxed);
@@ -98,6 +99,7 @@ macro_rules! real_fns {
                 // SAFETY: `a` is the address dlsym returned for this name,
                 // whose C prototype is the one written here.
                 let f: unsafe extern "C" fn($($ty),*) -> $ret = unsafe { core::mem::transmute(a) };
+                // SAFETY: same arguments, same contract as the libc function.
                 unsafe { f($($arg),*) }
             }
         )*
@@ -112,11 +114,13 @@ macro_rules! real_fns {
                     let a = sym::$name.addr();
                     if a == 0 {
                         // libc lacks it (an old glibc): fail like a missing syscall.
-                        crate::sys::set_errno(libc::ENOSYS);
+                        // SAFETY: this thread's errno (real.rs imports nothing from the crate).
+                        unsafe { *libc::__errno_location() = libc::ENOSYS };
                         return <$ret as Missing>::missing();
                     }
                     // SAFETY: as in the hot path.
                     let f: unsafe extern "C" fn($($ty),*) -> $ret = unsafe { core::mem::transmute(a) };
+                    // SAFETY: same arguments, same contract.
                     unsafe { f($($arg),*) }
                 }
             )*

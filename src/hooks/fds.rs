@@ -4,55 +4,83 @@
 //! fclose.
 #![allow(clippy::missing_safety_doc)]
 
-use super::timed_out;
-use crate::config::{ACCEPT_NS, CONNECT_NS, ENABLED, READ_NS, WRITE_NS};
-use crate::engine;
-use crate::fdtable::{self, LISTEN, OTHER, TCP, TIMED_OUT};
-use crate::peers::{self, Peer};
+use crate::addr::{Peer, peer_of};
+use crate::blocking;
+use crate::classify::{self, class, class_confirmed, is_tcp, maybe_tcp};
+use crate::config::{self, ACCEPT_NS, CONNECT_NS, ENABLED, READ_NS, WRITE_NS};
+use crate::fdtable::{self, ABORTED, LISTEN, OTHER, TCP, epoll};
+use crate::peers;
 use crate::real;
-use crate::sys::set_errno;
+use crate::sock::{Fail, Sock, status};
+use crate::sys::sockopt::{own_timeout, set_own_timeout};
+use crate::sys::{Dir, keeping_errno};
 use core::sync::atomic::Ordering::Relaxed;
 use libc::{c_char, c_int, c_uint, c_void, sockaddr, socklen_t};
 
 const CLOSE_RANGE_CLOEXEC: c_int = 4;
 
-// ------------------------------------------------------ connect, accept
+/// Defines a hook that tail-calls libc unless the library is on and `pass`
+/// does not hold, and otherwise jumps to `$tracked` (defined with `body`),
+/// out of line so that the hook stays a tail call.
+macro_rules! tracked_hook {
+    (
+        $(#[$doc:meta])*
+        fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;
+        pass if $pass:expr;
+        $(#[$tdoc:meta])*
+        via $tracked:ident $body:block
+    ) => {
+        $(#[$doc])*
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $name($($arg: $ty),*) -> $ret {
+            if !ENABLED.load(Relaxed) || $pass {
+                // SAFETY: the caller's arguments, passed on unchanged.
+                return unsafe { real::$name($($arg),*) };
+            }
+            // SAFETY: as above.
+            unsafe { $tracked($($arg),*) }
+        }
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
-    if !ENABLED.load(Relaxed) || !fdtable::maybe_tcp(fd) {
-        return unsafe { real::connect(fd, addr, len) };
-    }
-    unsafe { connect_tracked(fd, addr, len) }
+        $(#[$tdoc])*
+        #[inline(never)]
+        unsafe fn $tracked($($arg: $ty),*) -> $ret $body
+    };
 }
 
-/// connect on a (possibly) TCP socket while the library is on: apply
-/// TIMEOUTSOCK_EXCLUDE/ONLY to the destination, remember it for the log,
-/// and time the connect if it blocks.
-#[inline(never)]
-unsafe fn connect_tracked(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
-    match fdtable::class(fd) {
-        // A socket that timed out in a wait: connecting again is how some
-        // programs (hiredis) learn the result of a non-blocking connect.
-        TIMED_OUT if fdtable::confirm_timed_out(fd) => return timed_out(),
-        TIMED_OUT => return unsafe { connect_tracked(fd, addr, len) }, // stale mark, forgotten
-        TCP => {}
-        _ => return unsafe { real::connect(fd, addr, len) },
-    }
-    // SAFETY: the caller's sockaddr of len bytes.
-    let Some(peer) = (unsafe { Peer::from_sockaddr(addr, len as usize) }) else {
-        return unsafe { real::connect(fd, addr, len) }; // AF_UNSPEC, bad arguments
-    };
-    if peers::filtering() && !peers::wanted(&peer) {
-        fdtable::set_class(fd, OTHER);
-        return unsafe { real::connect(fd, addr, len) };
-    }
-    if let Some(s) = fdtable::slot_alloc(fd) {
-        s.set_dest(&peer);
-    }
-    match CONNECT_NS.load(Relaxed) {
-        0 => unsafe { real::connect(fd, addr, len) },
-        t => unsafe { engine::connect(fd, addr, len, t) },
+// ------------------------------------------------------ connect, accept
+
+tracked_hook! {
+    fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int;
+    pass if !maybe_tcp(fd);
+    /// connect on a (possibly) TCP socket while the library is on: apply
+    /// TIMEOUTSOCK_EXCLUDE/ONLY to the destination, remember it for the
+    /// log, and time the connect if it blocks.
+    via connect_tracked {
+        // SAFETY: the caller's arguments, passed on unchanged.
+        let real = || unsafe { real::connect(fd, addr, len) };
+        match class_confirmed(fd) {
+            // A socket aborted in a wait: connecting again is how some
+            // programs (hiredis) learn the result of a non-blocking connect.
+            ABORTED => return status(Err(Fail::IDLE), real),
+            TCP => {}
+            _ => return real(),
+        }
+        // SAFETY: the caller's sockaddr of len bytes.
+        let Some(peer) = (unsafe { Peer::from_sockaddr(addr, len as usize) }) else {
+            return real(); // AF_UNSPEC, bad arguments
+        };
+        if peers::filtering() && !peers::wanted(&peer) {
+            fdtable::set_class(fd, OTHER);
+            return real();
+        }
+        if let Some(s) = fdtable::slot_alloc(fd) {
+            s.set_dest(&peer);
+        }
+        match config::get(&CONNECT_NS) {
+            None => real(),
+            // SAFETY: the caller's arguments.
+            Some(t) => status(unsafe { blocking::connect(Sock::of(fd), addr, len, t) }, real),
+        }
     }
 }
 
@@ -67,12 +95,13 @@ unsafe fn accept_tracked(
     len: *mut socklen_t,
     flags: Option<c_int>,
 ) -> c_int {
-    let tcp = fdtable::is_tcp(fd);
-    let t = ACCEPT_NS.load(Relaxed);
-    if let (true, Some(Err(e))) = (tcp, (t != 0).then(|| engine::accept_wait(fd, t))) {
-        set_errno(e);
-        return -1;
+    let tcp = is_tcp(fd);
+    if let (true, Some(t)) = (tcp, config::get(&ACCEPT_NS))
+        && let Err(f) = blocking::accept_wait(Sock::of(fd), t)
+    {
+        return status(Err(f), || -1);
     }
+    // SAFETY: the caller's arguments, passed on unchanged.
     let r = unsafe {
         match flags {
             None => real::accept(fd, addr, len),
@@ -88,7 +117,7 @@ unsafe fn accept_tracked(
             // SAFETY: on success the kernel wrote *len bytes of address.
             let given =
                 unsafe { (!len.is_null()).then(|| Peer::from_sockaddr(addr, *len as usize)) };
-            fdtable::peer_class(given.flatten().or_else(|| Peer::of_socket(r)))
+            classify::peer_class(given.flatten().or_else(|| peer_of(r)))
         } else {
             TCP
         };
@@ -97,100 +126,76 @@ unsafe fn accept_tracked(
     r
 }
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
-    if !ENABLED.load(Relaxed) {
-        return unsafe { real::accept(fd, addr, len) };
+tracked_hook! {
+    fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int;
+    pass if false;
+    via accept_plain {
+        // SAFETY: the caller's arguments.
+        unsafe { accept_tracked(fd, addr, len, None) }
     }
-    unsafe { accept_tracked(fd, addr, len, None) }
 }
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn accept4(
-    fd: c_int,
-    addr: *mut sockaddr,
-    len: *mut socklen_t,
-    flags: c_int,
-) -> c_int {
-    if !ENABLED.load(Relaxed) {
-        return unsafe { real::accept4(fd, addr, len, flags) };
+tracked_hook! {
+    fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> c_int;
+    pass if false;
+    via accept4_tracked {
+        // SAFETY: the caller's arguments.
+        unsafe { accept_tracked(fd, addr, len, Some(flags)) }
     }
-    unsafe { accept_tracked(fd, addr, len, Some(flags)) }
 }
 
 // ------------------------------------------ keeping descriptor hints true
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, proto: c_int) -> c_int {
-    if !ENABLED.load(Relaxed) {
-        return unsafe { real::socket(domain, ty, proto) };
+tracked_hook! {
+    fn socket(domain: c_int, ty: c_int, proto: c_int) -> c_int;
+    pass if false;
+    via socket_tracked {
+        // SAFETY: the caller's arguments, passed on unchanged.
+        let r = unsafe { real::socket(domain, ty, proto) };
+        fdtable::set(r, classify::class_for(domain, ty, proto));
+        r
     }
-    unsafe { socket_tracked(domain, ty, proto) }
 }
 
-#[inline(never)]
-unsafe fn socket_tracked(domain: c_int, ty: c_int, proto: c_int) -> c_int {
-    let r = unsafe { real::socket(domain, ty, proto) };
-    fdtable::set(r, fdtable::class_for(domain, ty, proto));
-    r
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn socketpair(
-    domain: c_int,
-    ty: c_int,
-    proto: c_int,
-    sv: *mut c_int,
-) -> c_int {
-    if !ENABLED.load(Relaxed) {
-        return unsafe { real::socketpair(domain, ty, proto, sv) };
-    }
-    unsafe { socketpair_tracked(domain, ty, proto, sv) }
-}
-
-#[inline(never)]
-unsafe fn socketpair_tracked(domain: c_int, ty: c_int, proto: c_int, sv: *mut c_int) -> c_int {
-    let r = unsafe { real::socketpair(domain, ty, proto, sv) };
-    if r == 0 && !sv.is_null() {
-        // socketpair makes local (AF_UNIX) sockets only.
-        // SAFETY: on success the kernel filled sv[0] and sv[1].
-        unsafe {
-            fdtable::set(*sv, OTHER);
-            fdtable::set(*sv.add(1), OTHER);
+tracked_hook! {
+    fn socketpair(domain: c_int, ty: c_int, proto: c_int, sv: *mut c_int) -> c_int;
+    pass if false;
+    via socketpair_tracked {
+        // SAFETY: the caller's arguments, passed on unchanged.
+        let r = unsafe { real::socketpair(domain, ty, proto, sv) };
+        if r == 0 && !sv.is_null() {
+            // socketpair makes local (AF_UNIX) sockets only.
+            // SAFETY: on success the kernel filled sv[0] and sv[1].
+            unsafe {
+                fdtable::set(*sv, OTHER);
+                fdtable::set(*sv.add(1), OTHER);
+            }
         }
+        r
     }
-    r
 }
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn close(fd: c_int) -> c_int {
-    if !ENABLED.load(Relaxed) {
-        return unsafe { real::close(fd) };
+tracked_hook! {
+    fn close(fd: c_int) -> c_int;
+    pass if false;
+    via close_tracked {
+        fdtable::forget(fd);
+        // SAFETY: the caller's argument, passed on unchanged.
+        unsafe { real::close(fd) }
     }
-    unsafe { close_tracked(fd) }
-}
-
-#[inline(never)]
-unsafe fn close_tracked(fd: c_int) -> c_int {
-    fdtable::forget(fd);
-    unsafe { real::close(fd) }
 }
 
 /// A vfork child shares the parent's memory, and with it this library's
-/// descriptor table, but not the parent's descriptors: its dup2 or close
-/// before exec must not rewrite the parent's hints. The parent's pid is
-/// noted before the real vfork (fdtable::vfork_begin); table changes made
-/// by another process while it is noted are skipped, and the parent's first
-/// change after it resumes clears the note. vfork itself is left exactly as
-/// it is (shared memory, the parent waiting for exec or _exit): the real
-/// function is reached by a jump, with no frame of ours on the stack the
-/// child shares.
+/// descriptor table, but not the parent's descriptors (see
+/// `fdtable::vfork`). vfork itself is left exactly as it is (shared memory,
+/// the parent waiting for exec or _exit): the real function is reached by a
+/// jump, with no frame of ours on the stack the child shares.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn vfork() -> libc::pid_t {
     if ENABLED.load(Relaxed) {
-        // SAFETY: getpid and gettid have no preconditions.
-        fdtable::vfork_begin(unsafe { libc::getpid() }, unsafe { libc::gettid() });
+        fdtable::vfork::begin();
     }
+    // SAFETY: no arguments; the real vfork.
     unsafe { real::vfork() }
 }
 
@@ -201,6 +206,7 @@ pub unsafe extern "C" fn closefrom(first: c_int) {
     if ENABLED.load(Relaxed) && first >= 0 {
         fdtable::forget_range(first as c_uint, c_uint::MAX);
     }
+    // SAFETY: the caller's argument, passed on unchanged.
     unsafe { real::closefrom(first) }
 }
 
@@ -209,53 +215,36 @@ pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) 
     if ENABLED.load(Relaxed) && flags & CLOSE_RANGE_CLOEXEC == 0 && first <= last {
         fdtable::forget_range(first, last);
     }
+    // SAFETY: the caller's arguments, passed on unchanged.
     unsafe { real::close_range(first, last, flags) }
 }
 
 /// After a successful duplication `r` refers to what `old` refers to.
-#[inline(never)]
+#[inline(always)]
 fn copied(old: c_int, r: c_int) -> c_int {
     fdtable::copy(old, r);
     r
 }
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
-    if !ENABLED.load(Relaxed) {
-        return unsafe { real::dup(fd) };
-    }
-    unsafe { dup_tracked(fd) }
+tracked_hook! {
+    fn dup(fd: c_int) -> c_int;
+    pass if false;
+    // SAFETY: the caller's argument, passed on unchanged.
+    via dup_tracked { copied(fd, unsafe { real::dup(fd) }) }
 }
 
-#[inline(never)]
-unsafe fn dup_tracked(fd: c_int) -> c_int {
-    copied(fd, unsafe { real::dup(fd) })
+tracked_hook! {
+    fn dup2(old: c_int, new: c_int) -> c_int;
+    pass if false;
+    // SAFETY: the caller's arguments, passed on unchanged.
+    via dup2_tracked { copied(old, unsafe { real::dup2(old, new) }) }
 }
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
-    if !ENABLED.load(Relaxed) {
-        return unsafe { real::dup2(old, new) };
-    }
-    unsafe { dup2_tracked(old, new) }
-}
-
-#[inline(never)]
-unsafe fn dup2_tracked(old: c_int, new: c_int) -> c_int {
-    copied(old, unsafe { real::dup2(old, new) })
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
-    if !ENABLED.load(Relaxed) {
-        return unsafe { real::dup3(old, new, flags) };
-    }
-    unsafe { dup3_tracked(old, new, flags) }
-}
-
-#[inline(never)]
-unsafe fn dup3_tracked(old: c_int, new: c_int, flags: c_int) -> c_int {
-    copied(old, unsafe { real::dup3(old, new, flags) })
+tracked_hook! {
+    fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int;
+    pass if false;
+    // SAFETY: the caller's arguments, passed on unchanged.
+    via dup3_tracked { copied(old, unsafe { real::dup3(old, new, flags) }) }
 }
 
 #[inline(always)]
@@ -263,184 +252,125 @@ fn is_dup(cmd: c_int) -> bool {
     cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC
 }
 
-/// fcntl is variadic in C; on x86_64 and aarch64 Linux the optional third
-/// argument travels in a register as a pointer-sized integer, so taking it
-/// as `usize` and passing it on unchanged is ABI-compatible.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
-    if !ENABLED.load(Relaxed) || !is_dup(cmd) {
-        return unsafe { real::fcntl(fd, cmd, arg) };
+// fcntl is variadic in C; on 64-bit Linux (checked in `sys`) the optional
+// third argument travels in a register as a pointer-sized integer, so
+// taking it as `usize` and passing it on unchanged is ABI-compatible.
+tracked_hook! {
+    fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int;
+    pass if !is_dup(cmd);
+    // SAFETY: the caller's arguments, passed on unchanged.
+    via fcntl_dup { copied(fd, unsafe { real::fcntl(fd, cmd, arg) }) }
+}
+
+tracked_hook! {
+    /// glibc's large-file name for fcntl; some programs link against it.
+    fn fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int;
+    pass if !is_dup(cmd);
+    // SAFETY: the caller's arguments, passed on unchanged.
+    via fcntl64_dup { copied(fd, unsafe { real::fcntl64(fd, cmd, arg) }) }
+}
+
+tracked_hook! {
+    fn listen(fd: c_int, backlog: c_int) -> c_int;
+    pass if false;
+    /// A listening socket is never timed out in a wait (accept is timed
+    /// only with TIMEOUTSOCK_ACCEPT_SECS).
+    via listen_tracked {
+        // SAFETY: the caller's arguments, passed on unchanged.
+        let r = unsafe { real::listen(fd, backlog) };
+        if r == 0 && is_tcp(fd) {
+            fdtable::set_class(fd, LISTEN);
+        }
+        r
     }
-    unsafe { fcntl_dup(fd, cmd, arg) }
 }
 
-#[inline(never)]
-unsafe fn fcntl_dup(fd: c_int, cmd: c_int, arg: usize) -> c_int {
-    copied(fd, unsafe { real::fcntl(fd, cmd, arg) })
-}
-
-/// glibc's large-file name for fcntl; some programs link against it.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int {
-    if !ENABLED.load(Relaxed) || !is_dup(cmd) {
-        return unsafe { real::fcntl64(fd, cmd, arg) };
+tracked_hook! {
+    fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, ev: *mut libc::epoll_event) -> c_int;
+    pass if false;
+    /// Records which epoll set each TCP socket is in (see fdtable::epoll).
+    /// A socket added with EPOLLONESHOT is not watched: once its event
+    /// fired, the program is busy with it, not waiting on it, until it
+    /// re-arms it.
+    via epoll_ctl_tracked {
+        // SAFETY: the caller's arguments, passed on unchanged.
+        let r = unsafe { real::epoll_ctl(epfd, op, fd, ev) };
+        if r != 0 {
+            return r;
+        }
+        match op {
+            libc::EPOLL_CTL_ADD | libc::EPOLL_CTL_MOD if !ev.is_null() => {
+                // SAFETY: the kernel just read this event successfully.
+                let events = unsafe { (*ev).events };
+                if events & libc::EPOLLONESHOT as u32 == 0 && class(fd) == TCP {
+                    crate::mux::epoll_joined(epfd, fd, events);
+                } else {
+                    epoll::del(epfd, fd);
+                }
+            }
+            libc::EPOLL_CTL_DEL => epoll::del(epfd, fd),
+            _ => {}
+        }
+        r
     }
-    unsafe { fcntl64_dup(fd, cmd, arg) }
 }
 
-#[inline(never)]
-unsafe fn fcntl64_dup(fd: c_int, cmd: c_int, arg: usize) -> c_int {
-    copied(fd, unsafe { real::fcntl64(fd, cmd, arg) })
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
-    if !ENABLED.load(Relaxed) {
-        return unsafe { real::listen(fd, backlog) };
-    }
-    unsafe { listen_tracked(fd, backlog) }
-}
-
-/// A listening socket is never timed out in a wait (accept is timed only
-/// with TIMEOUTSOCK_ACCEPT_SECS).
-#[inline(never)]
-unsafe fn listen_tracked(fd: c_int, backlog: c_int) -> c_int {
-    let r = unsafe { real::listen(fd, backlog) };
-    if r == 0 && fdtable::is_tcp(fd) {
-        fdtable::set_class(fd, LISTEN);
-    }
-    r
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn epoll_ctl(
-    epfd: c_int,
-    op: c_int,
-    fd: c_int,
-    ev: *mut libc::epoll_event,
-) -> c_int {
-    if !ENABLED.load(Relaxed) {
-        return unsafe { real::epoll_ctl(epfd, op, fd, ev) };
-    }
-    unsafe { epoll_ctl_tracked(epfd, op, fd, ev) }
-}
-
-/// Records which epoll set each TCP socket is in (see fdtable). A socket
-/// added with EPOLLONESHOT is not watched: once its event fired, the
-/// program is busy with it, not waiting on it, until it re-arms it.
-#[inline(never)]
-unsafe fn epoll_ctl_tracked(
-    epfd: c_int,
-    op: c_int,
-    fd: c_int,
-    ev: *mut libc::epoll_event,
-) -> c_int {
-    let r = unsafe { real::epoll_ctl(epfd, op, fd, ev) };
-    if r != 0 {
-        return r;
-    }
-    match op {
-        libc::EPOLL_CTL_ADD | libc::EPOLL_CTL_MOD if !ev.is_null() => {
-            // SAFETY: the kernel just read this event successfully.
-            let events = unsafe { (*ev).events };
-            if events & libc::EPOLLONESHOT as u32 == 0 && fdtable::class(fd) == TCP {
-                crate::watch::epoll_joined(epfd, fd, events);
-            } else {
-                fdtable::ep_del(epfd, fd);
+tracked_hook! {
+    fn getsockopt(fd: c_int, level: c_int, name: c_int, val: *mut c_void, len: *mut socklen_t) -> c_int;
+    pass if name != libc::SO_ERROR || fdtable::hint(fd) != ABORTED;
+    /// SO_ERROR on a socket aborted in a wait: ETIMEDOUT (the kernel would
+    /// say ECONNRESET, from our abort). How curl, nc and most event loops
+    /// learn the result of a non-blocking connect.
+    via getsockopt_aborted {
+        // SAFETY: the caller's arguments, passed on unchanged.
+        let r = unsafe { real::getsockopt(fd, level, name, val, len) };
+        if r == 0
+            && level == libc::SOL_SOCKET
+            && !val.is_null()
+            && !len.is_null()
+            && classify::confirm_aborted(fd)
+        {
+            // SAFETY: the kernel just wrote an int of *len bytes there.
+            unsafe {
+                if *len as usize >= core::mem::size_of::<c_int>() {
+                    val.cast::<c_int>().write_unaligned(libc::ETIMEDOUT);
+                }
             }
         }
-        libc::EPOLL_CTL_DEL => fdtable::ep_del(epfd, fd),
-        _ => {}
+        r
     }
-    r
 }
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn getsockopt(
-    fd: c_int,
-    level: c_int,
-    name: c_int,
-    val: *mut c_void,
-    len: *mut socklen_t,
-) -> c_int {
-    if !ENABLED.load(Relaxed) || name != libc::SO_ERROR || fdtable::hint(fd) != TIMED_OUT {
-        return unsafe { real::getsockopt(fd, level, name, val, len) };
+/// The direction of SO_RCVTIMEO / SO_SNDTIMEO.
+fn timeo_dir(name: c_int) -> Dir {
+    if name == libc::SO_RCVTIMEO {
+        Dir::In
+    } else {
+        Dir::Out
     }
-    unsafe { getsockopt_timed_out(fd, level, name, val, len) }
 }
 
-/// SO_ERROR on a socket that timed out in a wait: ETIMEDOUT (the kernel
-/// would say ECONNRESET, from our abort). How curl, nc and most event
-/// loops learn the result of a non-blocking connect.
-#[inline(never)]
-unsafe fn getsockopt_timed_out(
-    fd: c_int,
-    level: c_int,
-    name: c_int,
-    val: *mut c_void,
-    len: *mut socklen_t,
-) -> c_int {
-    let r = unsafe { real::getsockopt(fd, level, name, val, len) };
-    if r == 0
-        && level == libc::SOL_SOCKET
-        && !val.is_null()
-        && !len.is_null()
-        && fdtable::confirm_timed_out(fd)
-    {
-        // SAFETY: the kernel just wrote an int of *len bytes there.
-        unsafe {
-            if *len as usize >= core::mem::size_of::<c_int>() {
-                val.cast::<c_int>().write_unaligned(libc::ETIMEDOUT);
-            }
+tracked_hook! {
+    fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_int;
+    pass if level != libc::SOL_SOCKET || (name != libc::SO_RCVTIMEO && name != libc::SO_SNDTIMEO);
+    /// The program sets its own kernel timeout: from now on it is the
+    /// program's, even where fdopen had put ours.
+    via setsockopt_timeo {
+        // SAFETY: the caller's arguments, passed on unchanged.
+        let r = unsafe { real::setsockopt(fd, level, name, val, len) };
+        if let (0, Some(s)) = (r, fdtable::slot(fd)) {
+            s.mark_own_timeout_ours(timeo_dir(name), false);
         }
+        r
     }
-    r
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn setsockopt(
-    fd: c_int,
-    level: c_int,
-    name: c_int,
-    val: *const c_void,
-    len: socklen_t,
-) -> c_int {
-    if !ENABLED.load(Relaxed)
-        || level != libc::SOL_SOCKET
-        || (name != libc::SO_RCVTIMEO && name != libc::SO_SNDTIMEO)
-    {
-        return unsafe { real::setsockopt(fd, level, name, val, len) };
-    }
-    unsafe { setsockopt_timeo(fd, level, name, val, len) }
-}
-
-/// The program sets its own kernel timeout: from now on it is the
-/// program's, even where fdopen had put ours.
-#[inline(never)]
-unsafe fn setsockopt_timeo(
-    fd: c_int,
-    level: c_int,
-    name: c_int,
-    val: *const c_void,
-    len: socklen_t,
-) -> c_int {
-    let r = unsafe { real::setsockopt(fd, level, name, val, len) };
-    if let (0, Some(s)) = (r, fdtable::slot(fd)) {
-        let ours = if name == libc::SO_RCVTIMEO {
-            fdtable::OUR_RCVTIMEO
-        } else {
-            fdtable::OUR_SNDTIMEO
-        };
-        s.flags.fetch_and(!ours, Relaxed);
-    }
-    r
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fdopen(fd: c_int, mode: *const c_char) -> *mut libc::FILE {
-    if ENABLED.load(Relaxed) && fdtable::maybe_tcp(fd) {
+    if ENABLED.load(Relaxed) && maybe_tcp(fd) {
         stdio_timeouts(fd);
     }
+    // SAFETY: the caller's arguments, passed on unchanged.
     unsafe { real::fdopen(fd, mode) }
 }
 
@@ -451,61 +381,33 @@ pub unsafe extern "C" fn fdopen(fd: c_int, mode: *const c_char) -> *mut libc::FI
 /// restarted after a signal (the kernel's rules for socket timeouts).
 #[inline(never)]
 fn stdio_timeouts(fd: c_int) {
-    if !fdtable::is_tcp(fd) {
+    if !is_tcp(fd) {
         return;
     }
-    let saved = crate::sys::SavedErrno::save();
-    for (opt, ns, ours) in [
-        (
-            libc::SO_RCVTIMEO,
-            READ_NS.load(Relaxed),
-            fdtable::OUR_RCVTIMEO,
-        ),
-        (
-            libc::SO_SNDTIMEO,
-            WRITE_NS.load(Relaxed),
-            fdtable::OUR_SNDTIMEO,
-        ),
-    ] {
-        if ns == 0 || crate::wait::own_timeout(fd, opt) != 0 {
-            continue;
+    keeping_errno(|| {
+        for (dir, t) in [(Dir::In, &READ_NS), (Dir::Out, &WRITE_NS)] {
+            let Some(t) = config::get(t) else { continue };
+            if own_timeout(fd, dir).is_some() {
+                continue;
+            }
+            if let (true, Some(s)) = (set_own_timeout(fd, dir, t), fdtable::slot(fd)) {
+                s.mark_own_timeout_ours(dir, true);
+            }
         }
-        let tv = libc::timeval {
-            tv_sec: (ns / 1_000_000_000) as libc::time_t,
-            tv_usec: ((ns % 1_000_000_000) / 1000) as libc::suseconds_t,
-        };
-        // SAFETY: a valid timeval of the size given.
-        let r = unsafe {
-            real::setsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                opt,
-                (&raw const tv).cast(),
-                core::mem::size_of::<libc::timeval>() as socklen_t,
-            )
-        };
-        if let (0, Some(s)) = (r, fdtable::slot(fd)) {
-            s.flags.fetch_or(ours, Relaxed);
-        }
-    }
-    saved.restore();
+    })
 }
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn fclose(fp: *mut libc::FILE) -> c_int {
-    if !ENABLED.load(Relaxed) || fp.is_null() {
-        return unsafe { real::fclose(fp) };
+tracked_hook! {
+    fn fclose(fp: *mut libc::FILE) -> c_int;
+    pass if fp.is_null();
+    /// fclose closes the descriptor inside glibc, where the close hook does
+    /// not see it: forget it here.
+    via fclose_tracked {
+        // SAFETY: fp is the caller's open stream; fileno only reads it.
+        let fd = unsafe { libc::fileno(fp) };
+        // SAFETY: the caller's argument, passed on unchanged.
+        let r = unsafe { real::fclose(fp) };
+        fdtable::forget(fd);
+        r
     }
-    unsafe { fclose_tracked(fp) }
-}
-
-/// fclose closes the descriptor inside glibc, where the close hook does not
-/// see it: forget it here.
-#[inline(never)]
-unsafe fn fclose_tracked(fp: *mut libc::FILE) -> c_int {
-    // SAFETY: fp is the caller's open stream; fileno only reads it.
-    let fd = unsafe { libc::fileno(fp) };
-    let r = unsafe { real::fclose(fp) };
-    fdtable::forget(fd);
-    r
 }

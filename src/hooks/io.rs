@@ -3,11 +3,13 @@
 //! __recvfrom_chk.
 #![allow(clippy::missing_safety_doc, clippy::too_many_arguments)]
 
-use super::{Route, route, timed, timed_out};
+use super::{may_time, resolve};
+use crate::blocking::{self, iov_slice, iov_total, msg_attempt};
 use crate::config::{ENABLED, READ_NS, WRITE_NS};
-use crate::engine::{self, Dir, Outcome, iov_slice, iov_total, msg_attempt};
 use crate::fdtable::{self, UNKNOWN};
 use crate::real;
+use crate::sock::{Fail, count};
+use crate::sys::Dir;
 use core::sync::atomic::Ordering::Relaxed;
 use libc::{
     MSG_FASTOPEN, MSG_PEEK, MSG_WAITALL, c_int, c_void, iovec, msghdr, size_t, sockaddr, socklen_t,
@@ -53,9 +55,11 @@ macro_rules! timed_hook {
     ) => {
         #[unsafe(no_mangle)]
         pub unsafe extern "C" fn $name($fd: c_int $(, $arg: $ty)*) -> ssize_t {
-            if $pass || !route($fd, &$ns, $flags) {
+            if $pass || !may_time($fd, &$ns, $flags) {
+                // SAFETY: the caller's arguments, passed on unchanged.
                 return unsafe { real::$name($fd $(, $arg)*) };
             }
+            // SAFETY: as above.
             unsafe { $timed_fn($fd $(, $arg)*) }
         }
 
@@ -63,19 +67,18 @@ macro_rules! timed_hook {
         /// the hook stays a tail call.
         #[inline(never)]
         unsafe fn $timed_fn($fd: c_int $(, $arg: $ty)*) -> ssize_t {
-            let t = match timed($fd, &$ns, $flags) {
-                Route::Real => return unsafe { real::$name($fd $(, $arg)*) },
-                Route::Fail => return timed_out(),
-                Route::Timed(t) => t,
+            // SAFETY: the caller's arguments, passed on unchanged.
+            let real = || unsafe { real::$name($fd $(, $arg)*) };
+            let (sock, t) = match resolve($fd, &$ns, $flags) {
+                Ok(st) => st,
+                Err(f) => return count(Err(f), real),
             };
             // SAFETY: the total is read from the caller's valid arguments.
             #[allow(unused_unsafe)]
             let total = unsafe { $total };
-            // SAFETY (attempt): offsets stay within the caller's buffers.
-            match engine::transfer($op, $fd, $dir, t, total, $all, |$done| unsafe { $attempt }) {
-                Outcome::Done(r) => r,
-                Outcome::Bypass => unsafe { real::$name($fd $(, $arg)*) },
-            }
+            // SAFETY: each attempt stays within the caller's buffers.
+            let attempt = |$done: usize| unsafe { $attempt };
+            count(blocking::transfer($op, sock, $dir, t, total, $all, attempt), real)
         }
     };
 }
@@ -142,8 +145,10 @@ timed_hook! {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
     if !ENABLED.load(Relaxed) {
+        // SAFETY: the caller's arguments, passed on unchanged.
         return unsafe { real::recvmsg(fd, msg, flags) };
     }
+    // SAFETY: as above.
     unsafe { recvmsg_tracked(fd, msg, flags) }
 }
 
@@ -151,28 +156,27 @@ pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> s
 /// socket the descriptors received over SCM_RIGHTS are noted.
 #[inline(never)]
 unsafe fn recvmsg_tracked(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
-    if route(fd, &READ_NS, flags) && !msg.is_null() {
-        match timed(fd, &READ_NS, flags) {
-            Route::Fail => return timed_out(),
-            Route::Real => {}
-            Route::Timed(t) => {
-                // SAFETY: msg is the caller's valid msghdr.
-                let iov = unsafe { iov_slice((*msg).msg_iov, (*msg).msg_iovlen as c_int) };
-                match engine::transfer(
-                    "recvmsg",
-                    fd,
-                    Dir::In,
-                    t,
-                    iov_total(iov),
-                    wants_all(flags),
-                    |d| unsafe { msg_attempt(fd, msg, flags, d, Dir::In) },
-                ) {
-                    Outcome::Done(r) => return r,
-                    Outcome::Bypass => {}
-                }
-            }
+    if may_time(fd, &READ_NS, flags) && !msg.is_null() {
+        let outcome = resolve(fd, &READ_NS, flags).and_then(|(sock, t)| {
+            // SAFETY: msg is the caller's valid msghdr.
+            let iov = unsafe { iov_slice((*msg).msg_iov, (*msg).msg_iovlen as c_int) };
+            // SAFETY: each attempt stays within the caller's buffers.
+            let attempt = |d| unsafe { msg_attempt(fd, msg, flags, d, Dir::In) };
+            blocking::transfer(
+                "recvmsg",
+                sock,
+                Dir::In,
+                t,
+                iov_total(iov),
+                wants_all(flags),
+                attempt,
+            )
+        });
+        if outcome != Err(Fail::Bypass) {
+            return count(outcome, || -1);
         }
     }
+    // SAFETY: the caller's arguments, passed on unchanged.
     let r = unsafe { real::recvmsg(fd, msg, flags) };
     if r >= 0 {
         // SAFETY: recvmsg succeeded, so msg's control area is valid.

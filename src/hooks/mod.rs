@@ -14,12 +14,15 @@
 //! socket call on the same buffers), so it is sound under libc's contract.
 
 mod fds;
+mod fdsets;
 mod io;
 mod waits;
 
+use crate::classify::{self, hint};
 use crate::config::ENABLED;
-use crate::fdtable::{self, LISTEN, OTHER, TCP, TIMED_OUT};
-use crate::sys::set_errno;
+use crate::fdtable::{ABORTED, LISTEN, OTHER, TCP};
+use crate::sock::{Fail, Sock};
+use crate::sys::Nanos;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use libc::{MSG_DONTWAIT, c_int};
 
@@ -27,55 +30,38 @@ use libc::{MSG_DONTWAIT, c_int};
 /// the error queue, out-of-band data. Such calls go straight to libc.
 const NEVER_BLOCKS: c_int = MSG_DONTWAIT | libc::MSG_ERRQUEUE | libc::MSG_OOB;
 
-/// Should a call on `fd` leave the tail-call path? Only table loads: an
-/// unknown descriptor is classified on the out-of-line path, so the hook
-/// itself holds nothing but tail calls (no stack frame when passing
-/// through). A socket that timed out in a wait always goes there, to fail
+/// The hook's filter: may a call on `fd` be ours to time? Only table
+/// loads: an unknown descriptor is classified on the out-of-line path, so
+/// the hook itself holds nothing but tail calls (no stack frame when
+/// passing through). A socket aborted in a wait always goes there, to fail
 /// with ETIMEDOUT whatever the call's flags.
 #[inline(always)]
-fn route(fd: c_int, t: &AtomicU64, flags: c_int) -> bool {
+fn may_time(fd: c_int, t: &AtomicU64, flags: c_int) -> bool {
     if !ENABLED.load(Relaxed) {
         return false;
     }
-    match fdtable::hint(fd) {
+    match hint(fd) {
         OTHER => false,
-        TIMED_OUT => true,
+        ABORTED => true,
         _ => t.load(Relaxed) != 0 && flags & NEVER_BLOCKS == 0,
     }
 }
 
-/// What the out-of-line path does with a call.
-enum Route {
-    /// Not ours after all: libc's function.
-    Real,
-    /// The socket timed out while the program waited on it: ETIMEDOUT.
-    Fail,
-    /// Time it with this timeout (ns).
-    Timed(u64),
-}
-
+/// The out-of-line decision: the socket resolved once, with the timeout
+/// that applies; `Err(Bypass)`: not ours after all; `Err(ETIMEDOUT)`: the
+/// socket was aborted in a wait.
 #[inline(always)]
-fn timed(fd: c_int, t: &AtomicU64, flags: c_int) -> Route {
-    let mut class = fdtable::class(fd);
-    if class == TIMED_OUT {
-        if fdtable::confirm_timed_out(fd) {
-            return Route::Fail;
-        }
-        class = fdtable::class(fd); // a stale mark, now forgotten
-    }
+fn resolve(fd: c_int, t: &AtomicU64, flags: c_int) -> Result<(Sock, Nanos), Fail> {
+    let class = match classify::class(fd) {
+        ABORTED if classify::confirm_aborted(fd) => return Err(Fail::IDLE),
+        ABORTED => classify::class(fd), // a stale mark, now forgotten
+        c => c,
+    };
     match class {
-        TCP | LISTEN => match t.load(Relaxed) {
-            0 => Route::Real,
-            _ if flags & NEVER_BLOCKS != 0 => Route::Real,
-            t => Route::Timed(t),
+        TCP | LISTEN if flags & NEVER_BLOCKS == 0 => match crate::config::get(t) {
+            Some(t) => Ok((Sock::of(fd), t)),
+            None => Err(Fail::Bypass),
         },
-        _ => Route::Real,
+        _ => Err(Fail::Bypass),
     }
-}
-
-/// -1 with ETIMEDOUT, for every call on a socket that timed out in a wait.
-#[cold]
-fn timed_out<T: From<i8>>() -> T {
-    set_errno(libc::ETIMEDOUT);
-    T::from(-1)
 }

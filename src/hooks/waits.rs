@@ -2,17 +2,20 @@
 //! epoll_pwait2 and glibc's fortified __poll_chk, __ppoll_chk. Each passes
 //! straight through (a tail call) when the library is off, when the wait is
 //! a zero-timeout probe, or when no descriptor in it may be a TCP socket;
-//! otherwise `watch::run` makes the real call with the deadline applied.
+//! otherwise `mux::run` makes the real call with the deadline applied.
 //! The program's own timeout, signal mask and EINTR are kept: every real
 //! call gets the program's mask, and a signal ends the wait as it would
 //! have.
 #![allow(clippy::missing_safety_doc)]
 
+use super::fdsets::Sets;
+use crate::classify::maybe_tcp;
 use crate::config::ENABLED;
-use crate::fdtable;
+use crate::fdtable::epoll;
+use crate::mux::{self, IN, OUT};
 use crate::real;
-use crate::sys::now_ns;
-use crate::watch::{self, IN, NEVER, OUT};
+use crate::sys::time::poll_ms;
+use crate::sys::{Deadline, Instant, Nanos};
 use core::sync::atomic::Ordering::Relaxed;
 use libc::{c_int, epoll_event, fd_set, nfds_t, pollfd, sigset_t, size_t, timespec, timeval};
 
@@ -38,7 +41,7 @@ fn poll_ev(p: &pollfd) -> u8 {
 unsafe fn poll_has_tcp(fds: *const pollfd, n: nfds_t) -> bool {
     // SAFETY: per the contract.
     let fds = unsafe { slice(fds, n) };
-    fds.iter().any(|p| p.fd >= 0 && fdtable::maybe_tcp(p.fd))
+    fds.iter().any(|p| p.fd >= 0 && maybe_tcp(p.fd))
 }
 
 /// # Safety
@@ -52,16 +55,17 @@ unsafe fn slice<'a, T>(p: *const T, n: nfds_t) -> &'a [T] {
     }
 }
 
-/// A poll array as a watch::WaitSet.
+/// A poll array as a mux::WaitSet.
 struct PollSet {
     fds: *const pollfd,
     n: nfds_t,
 }
 
-impl watch::WaitSet for PollSet {
+impl mux::WaitSet for PollSet {
     fn each(&self, f: &mut impl FnMut(c_int, u8)) {
         // SAFETY: the caller's array (checked by the hook's contract); we
         // only read fd and events, which the real poll never changes.
+        // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
         for p in unsafe { slice(self.fds, self.n) } {
             let ev = poll_ev(p);
             if p.fd >= 0 && ev != 0 {
@@ -79,32 +83,36 @@ unsafe fn poll_watched(
     api: &'static str,
     fds: *mut pollfd,
     n: nfds_t,
-    now: u64,
-    deadline: u64,
-    real_wait: &mut dyn FnMut(u64) -> c_int,
+    now: Instant,
+    deadline: Deadline,
+    real_wait: &mut dyn FnMut(Option<Nanos>) -> c_int,
 ) -> c_int {
-    watch::run(api, now, deadline, &PollSet { fds, n }, real_wait)
+    mux::run(api, now, deadline, &PollSet { fds, n }, real_wait)
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn poll(fds: *mut pollfd, n: nfds_t, timeout: c_int) -> c_int {
+    // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
     if !ENABLED.load(Relaxed) || timeout == 0 || !unsafe { poll_has_tcp(fds, n) } {
+        // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
         return unsafe { real::poll(fds, n, timeout) };
     }
+    // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
     unsafe { poll_timed(fds, n, timeout) }
 }
 
 #[inline(never)]
 unsafe fn poll_timed(fds: *mut pollfd, n: nfds_t, timeout: c_int) -> c_int {
-    let now = now_ns();
+    let now = Instant::now();
+    // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
     unsafe {
         poll_watched(
             "poll",
             fds,
             n,
             now,
-            watch::deadline_ms(now, timeout),
-            &mut |ns| real::poll(fds, n, watch::to_ms(ns)),
+            Deadline::from_ms(now, timeout),
+            &mut |ns| real::poll(fds, n, poll_ms(ns)),
         )
     }
 }
@@ -117,10 +125,13 @@ pub unsafe extern "C" fn __poll_chk(
     fdslen: size_t,
 ) -> c_int {
     let too_long = (fdslen / core::mem::size_of::<pollfd>()) < n as usize;
+    // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
     if too_long || !ENABLED.load(Relaxed) || timeout == 0 || !unsafe { poll_has_tcp(fds, n) } {
         // too_long: libc's own check reports the overflow and aborts.
+        // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
         return unsafe { real::__poll_chk(fds, n, timeout, fdslen) };
     }
+    // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
     unsafe { poll_timed(fds, n, timeout) }
 }
 
@@ -141,9 +152,12 @@ pub unsafe extern "C" fn ppoll(
     ts: *const timespec,
     mask: *const sigset_t,
 ) -> c_int {
+    // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
     if !ENABLED.load(Relaxed) || unsafe { is_zero(ts) } || !unsafe { poll_has_tcp(fds, n) } {
+        // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
         return unsafe { real::ppoll(fds, n, ts, mask) };
     }
+    // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
     unsafe { ppoll_timed(fds, n, ts, mask) }
 }
 
@@ -154,21 +168,20 @@ unsafe fn ppoll_timed(
     ts: *const timespec,
     mask: *const sigset_t,
 ) -> c_int {
-    let now = now_ns();
+    let now = Instant::now();
+    // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
     unsafe {
         poll_watched(
             "ppoll",
             fds,
             n,
             now,
-            watch::deadline_ts(now, ts),
+            Deadline::from_timespec(now, ts),
             &mut |ns| {
-                let t = watch::to_timespec(ns);
-                let tp = if ns == NEVER {
-                    core::ptr::null()
-                } else {
-                    &raw const t
-                };
+                let t = ns.map(Nanos::timespec);
+                let tp = t
+                    .as_ref()
+                    .map_or(core::ptr::null(), |t| t as *const timespec);
                 real::ppoll(fds, n, tp, mask)
             },
         )
@@ -186,93 +199,19 @@ pub unsafe extern "C" fn __ppoll_chk(
     let too_long = (fdslen / core::mem::size_of::<pollfd>()) < n as usize;
     if too_long
         || !ENABLED.load(Relaxed)
+        // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
         || unsafe { is_zero(ts) }
+        // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
         || !unsafe { poll_has_tcp(fds, n) }
     {
+        // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
         return unsafe { real::__ppoll_chk(fds, n, ts, mask, fdslen) };
     }
+    // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
     unsafe { ppoll_timed(fds, n, ts, mask) }
 }
 
 // ---------------------------------------------------------------- select
-
-/// The sets as the program passed them (the real select overwrites them
-/// with its results, and a wait may take several real calls).
-struct Sets {
-    n: c_int,
-    sets: [Option<fd_set>; 3],
-}
-
-impl Sets {
-    /// # Safety
-    /// Each pointer is null or a valid fd_set.
-    unsafe fn save(n: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set) -> Sets {
-        // SAFETY: per the contract; fd_set is plain data.
-        let copy = |p: *mut fd_set| (!p.is_null()).then(|| unsafe { *p });
-        Sets {
-            n,
-            sets: [copy(r), copy(w), copy(e)],
-        }
-    }
-
-    /// Puts the program's sets back before a real call.
-    ///
-    /// # Safety
-    /// As for `save`, the same pointers.
-    unsafe fn restore(&self, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set) {
-        for (p, s) in [r, w, e].into_iter().zip(&self.sets) {
-            if let Some(s) = s {
-                // SAFETY: per the contract.
-                unsafe { *p = *s };
-            }
-        }
-    }
-
-    /// Calls `f(fd, ev)` for each descriptor in the read or write set.
-    fn each_fd(&self, f: &mut impl FnMut(c_int, u8)) {
-        // An fd_set is FD_SETSIZE bits in 64-bit words (glibc, 64-bit
-        // Linux): walk the set bits of each word, not every descriptor.
-        const WORDS: usize = libc::FD_SETSIZE / 64;
-        const _: () = assert!(core::mem::size_of::<fd_set>() == WORDS * 8);
-        let words = |s: &Option<fd_set>| -> [u64; WORDS] {
-            // SAFETY: same size (checked above), plain bits.
-            s.map_or([0; WORDS], |s| unsafe {
-                core::mem::transmute::<fd_set, [u64; WORDS]>(s)
-            })
-        };
-        let (r, w) = (words(&self.sets[0]), words(&self.sets[1]));
-        let n = self.n as usize;
-        for i in 0..n.div_ceil(64) {
-            // Only descriptors below n count.
-            let mask = if (i + 1) * 64 <= n {
-                !0
-            } else {
-                (1u64 << (n % 64)) - 1
-            };
-            let mut any = (r[i] | w[i]) & mask;
-            while any != 0 {
-                let b = any.trailing_zeros() as usize;
-                any &= any - 1;
-                let bit = 1u64 << b;
-                let ev =
-                    if r[i] & bit != 0 { IN } else { 0 } | if w[i] & bit != 0 { OUT } else { 0 };
-                f((i * 64 + b) as c_int, ev);
-            }
-        }
-    }
-
-    fn has_tcp(&self) -> bool {
-        let mut any = false;
-        self.each_fd(&mut |fd, _| any |= fdtable::maybe_tcp(fd));
-        any
-    }
-}
-
-impl watch::WaitSet for Sets {
-    fn each(&self, f: &mut impl FnMut(c_int, u8)) {
-        self.each_fd(f)
-    }
-}
 
 /// Not ours: off, sets larger than FD_SETSIZE (we copy fixed-size sets),
 /// or a zero-timeout probe.
@@ -292,8 +231,10 @@ pub unsafe extern "C" fn select(
     // SAFETY: tv is null or the caller's valid timeval.
     let zero = !tv.is_null() && unsafe { (*tv).tv_sec == 0 && (*tv).tv_usec == 0 };
     if select_passes(n, zero) {
+        // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
         return unsafe { real::select(n, r, w, e, tv) };
     }
+    // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
     unsafe { select_timed(n, r, w, e, tv) }
 }
 
@@ -308,48 +249,37 @@ unsafe fn select_timed(
     // SAFETY: the caller's sets.
     let sets = unsafe { Sets::save(n, r, w, e) };
     if !sets.has_tcp() {
+        // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
         return unsafe { real::select(n, r, w, e, tv) };
     }
-    let now = now_ns();
+    let now = Instant::now();
     let deadline = if tv.is_null() {
-        NEVER
+        Deadline::NEVER
     } else {
         // SAFETY: the caller's timeval.
-        let t = unsafe { *tv };
-        if t.tv_sec < 0 || t.tv_usec < 0 {
-            return unsafe { real::select(n, r, w, e, tv) }; // EINVAL
+        match Nanos::from_timeval(&unsafe { *tv }) {
+            Some(t) => Deadline::after(now, Some(t)),
+            // SAFETY: the caller's arguments; the kernel says EINVAL.
+            None => return unsafe { real::select(n, r, w, e, tv) },
         }
-        now.saturating_add(t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1000)
     };
-    let res = watch::run("select", now, deadline, &sets, &mut |ns| {
+    let res = mux::run("select", now, deadline, &sets, &mut |ns| {
+        let mut t = ns.map(Nanos::timeval_ceil);
+        let tp = t
+            .as_mut()
+            .map_or(core::ptr::null_mut(), |t| t as *mut timeval);
         // SAFETY: the caller's sets and a timeval of our own.
         unsafe {
             sets.restore(r, w, e);
-            let mut t = timeval {
-                tv_sec: 0,
-                tv_usec: 0,
-            };
-            if ns != NEVER {
-                let us = ns.div_ceil(1000);
-                t.tv_sec = (us / 1_000_000) as libc::time_t;
-                t.tv_usec = (us % 1_000_000) as libc::suseconds_t;
-            }
-            let tp = if ns == NEVER {
-                core::ptr::null_mut()
-            } else {
-                &raw mut t
-            };
             real::select(n, r, w, e, tp)
         }
     });
-    if !tv.is_null() && deadline != NEVER {
+    if !tv.is_null()
+        && let Some(left) = deadline.remaining(Instant::now())
+    {
         // Linux select reports the time not slept in the timeval.
-        let left = deadline.saturating_sub(now_ns()) / 1000;
         // SAFETY: the caller's timeval.
-        unsafe {
-            (*tv).tv_sec = (left / 1_000_000) as libc::time_t;
-            (*tv).tv_usec = (left % 1_000_000) as libc::suseconds_t;
-        }
+        unsafe { *tv = left.timeval_floor() };
     }
     res
 }
@@ -363,9 +293,12 @@ pub unsafe extern "C" fn pselect(
     ts: *const timespec,
     mask: *const sigset_t,
 ) -> c_int {
+    // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
     if select_passes(n, unsafe { is_zero(ts) }) {
+        // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
         return unsafe { real::pselect(n, r, w, e, ts, mask) };
     }
+    // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
     unsafe { pselect_timed(n, r, w, e, ts, mask) }
 }
 
@@ -381,20 +314,20 @@ unsafe fn pselect_timed(
     // SAFETY: the caller's sets.
     let sets = unsafe { Sets::save(n, r, w, e) };
     if !sets.has_tcp() {
+        // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
         return unsafe { real::pselect(n, r, w, e, ts, mask) };
     }
-    let now = now_ns();
-    let deadline = unsafe { watch::deadline_ts(now, ts) };
-    watch::run("pselect", now, deadline, &sets, &mut |ns| {
+    let now = Instant::now();
+    // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
+    let deadline = unsafe { Deadline::from_timespec(now, ts) };
+    mux::run("pselect", now, deadline, &sets, &mut |ns| {
         // SAFETY: the caller's sets and a timespec of our own.
         unsafe {
             sets.restore(r, w, e);
-            let t = watch::to_timespec(ns);
-            let tp = if ns == NEVER {
-                core::ptr::null()
-            } else {
-                &raw const t
-            };
+            let t = ns.map(Nanos::timespec);
+            let tp = t
+                .as_ref()
+                .map_or(core::ptr::null(), |t| t as *const timespec);
             real::pselect(n, r, w, e, tp, mask)
         }
     })
@@ -406,16 +339,16 @@ unsafe fn pselect_timed(
 fn epoll_watched(
     api: &'static str,
     epfd: c_int,
-    now: u64,
-    deadline: u64,
-    real_wait: &mut dyn FnMut(u64) -> c_int,
+    now: Instant,
+    deadline: Deadline,
+    real_wait: &mut dyn FnMut(Option<Nanos>) -> c_int,
 ) -> c_int {
-    watch::run_epoll(api, epfd, now, deadline, real_wait)
+    mux::run_epoll(api, epfd, now, deadline, real_wait)
 }
 
 #[inline(always)]
 fn epoll_passes(epfd: c_int, zero: bool) -> bool {
-    !ENABLED.load(Relaxed) || zero || !fdtable::ep_has_members(epfd)
+    !ENABLED.load(Relaxed) || zero || !epoll::has_members(epfd)
 }
 
 #[unsafe(no_mangle)]
@@ -426,8 +359,10 @@ pub unsafe extern "C" fn epoll_wait(
     timeout: c_int,
 ) -> c_int {
     if epoll_passes(epfd, timeout == 0) {
+        // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
         return unsafe { real::epoll_wait(epfd, ev, max, timeout) };
     }
+    // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
     unsafe { epoll_pwait_timed(epfd, ev, max, timeout, core::ptr::null(), false) }
 }
 
@@ -440,8 +375,10 @@ pub unsafe extern "C" fn epoll_pwait(
     mask: *const sigset_t,
 ) -> c_int {
     if epoll_passes(epfd, timeout == 0) {
+        // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
         return unsafe { real::epoll_pwait(epfd, ev, max, timeout, mask) };
     }
+    // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
     unsafe { epoll_pwait_timed(epfd, ev, max, timeout, mask, true) }
 }
 
@@ -454,24 +391,18 @@ unsafe fn epoll_pwait_timed(
     mask: *const sigset_t,
     pwait: bool,
 ) -> c_int {
-    let now = now_ns();
+    let now = Instant::now();
     let api = if pwait { "epoll_pwait" } else { "epoll_wait" };
-    epoll_watched(
-        api,
-        epfd,
-        now,
-        watch::deadline_ms(now, timeout),
-        &mut |ns| {
-            // SAFETY: the caller's arguments, with our timeout.
-            unsafe {
-                if pwait {
-                    real::epoll_pwait(epfd, ev, max, watch::to_ms(ns), mask)
-                } else {
-                    real::epoll_wait(epfd, ev, max, watch::to_ms(ns))
-                }
+    epoll_watched(api, epfd, now, Deadline::from_ms(now, timeout), &mut |ns| {
+        // SAFETY: the caller's arguments, with our timeout.
+        unsafe {
+            if pwait {
+                real::epoll_pwait(epfd, ev, max, poll_ms(ns), mask)
+            } else {
+                real::epoll_wait(epfd, ev, max, poll_ms(ns))
             }
-        },
-    )
+        }
+    })
 }
 
 #[unsafe(no_mangle)]
@@ -482,9 +413,12 @@ pub unsafe extern "C" fn epoll_pwait2(
     ts: *const timespec,
     mask: *const sigset_t,
 ) -> c_int {
+    // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
     if epoll_passes(epfd, unsafe { is_zero(ts) }) {
+        // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
         return unsafe { real::epoll_pwait2(epfd, ev, max, ts, mask) };
     }
+    // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
     unsafe { epoll_pwait2_timed(epfd, ev, max, ts, mask) }
 }
 
@@ -496,15 +430,14 @@ unsafe fn epoll_pwait2_timed(
     ts: *const timespec,
     mask: *const sigset_t,
 ) -> c_int {
-    let now = now_ns();
-    let deadline = unsafe { watch::deadline_ts(now, ts) };
+    let now = Instant::now();
+    // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
+    let deadline = unsafe { Deadline::from_timespec(now, ts) };
     epoll_watched("epoll_pwait2", epfd, now, deadline, &mut |ns| {
-        let t = watch::to_timespec(ns);
-        let tp = if ns == NEVER {
-            core::ptr::null()
-        } else {
-            &raw const t
-        };
+        let t = ns.map(Nanos::timespec);
+        let tp = t
+            .as_ref()
+            .map_or(core::ptr::null(), |t| t as *const timespec);
         // SAFETY: the caller's arguments, with our timeout.
         unsafe { real::epoll_pwait2(epfd, ev, max, tp, mask) }
     })

@@ -8,88 +8,64 @@
 //! takes the data that poll announced. The descriptor's file status flags
 //! are never touched by transfers.
 
+use crate::block::{own_deadline, wait};
 use crate::fdtable::{self, Slot};
 use crate::real;
-use crate::sys::{SavedErrno, errno, set_errno};
-use crate::wait::{Wait, own_timeout, wait};
+use crate::sock::{Fail, Outcome, Sock};
+use crate::sys::sockopt::{queued_in, set_status_flags, status_flags};
+use crate::sys::{Dir, Nanos, SavedErrno, errno};
 use libc::{c_int, iovec, msghdr, sockaddr, socklen_t, ssize_t};
 
-/// What a hook does with the engine's answer.
-pub enum Outcome {
-    /// Return this, errno already set.
-    Done(ssize_t),
-    /// The descriptor turned out not to be a socket (a stale hint): let
-    /// libc's own function handle the call.
-    Bypass,
-}
-
-/// Direction of a transfer: which readiness, which own timeout.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Dir {
-    In,
-    Out,
-}
-
-impl Dir {
-    fn events(self) -> i16 {
-        match self {
-            Dir::In => libc::POLLIN,
-            Dir::Out => libc::POLLOUT,
-        }
-    }
-    fn own_opt(self) -> c_int {
-        match self {
-            Dir::In => libc::SO_RCVTIMEO,
-            Dir::Out => libc::SO_SNDTIMEO,
-        }
-    }
-}
-
-/// Runs a transfer of `total` bytes on TCP socket `fd` with idle timeout
-/// `t` (`op` names the call in the timeout log). `attempt(done)` makes one non-blocking try at moving the bytes from
-/// offset `done` on and returns what the system call returned. With `all`
-/// (blocking sends, MSG_WAITALL) the call goes on until `total` bytes moved,
-/// as the blocking kernel call would.
+/// Runs a transfer of `total` bytes on TCP socket `sock` with idle timeout
+/// `t` (`op` names the call in the timeout log). `attempt(done)` makes one
+/// non-blocking try at moving the bytes from offset `done` on and returns
+/// what the system call returned. With `all` (blocking sends, MSG_WAITALL)
+/// the call goes on until `total` bytes moved, as the blocking kernel call
+/// would.
 #[inline(always)]
 pub fn transfer<F: FnMut(usize) -> ssize_t>(
     op: &'static str,
-    fd: c_int,
+    sock: Sock,
     dir: Dir,
-    t: u64,
+    t: Nanos,
     total: usize,
     all: bool,
     mut attempt: F,
 ) -> Outcome {
     if total == 0 {
         // Nothing to move: the kernel answers at once, whatever the mode.
-        return Outcome::Bypass;
+        return Err(Fail::Bypass);
     }
-    if let Some(e) = take_pending(fd) {
-        set_errno(e);
-        return Outcome::Done(-1);
+    if let Some(e) = sock.slot().and_then(|s| s.take_pending()) {
+        return Err(Fail::Errno(e));
     }
     let saved = SavedErrno::save();
     let r = attempt(0);
     if r >= 0 {
-        if r > 0 {
-            received(fd, dir);
+        if r > 0 && dir == Dir::In {
+            // Bytes arrived: the receive clock's idle period ends. (Sending
+            // has no such shortcut: its progress is the peer's acks, see
+            // `Slot::peer_progress`.)
+            if let Some(s) = sock.slot() {
+                s.clock(Dir::In).progress();
+            }
         }
         if !all || r == 0 || r as usize >= total {
-            return Outcome::Done(r);
+            return Ok(r as usize);
         }
     } else {
         let e = errno();
         if e != libc::EAGAIN {
             if e == libc::ENOTSOCK {
-                fdtable::forget(fd);
-                return Outcome::Bypass;
+                fdtable::forget(sock.fd);
+                return Err(Fail::Bypass);
             }
-            return Outcome::Done(r);
+            return Err(Fail::Errno(e));
         }
     }
-    Outcome::Done(transfer_slow(
+    transfer_slow(
         op,
-        fd,
+        sock,
         dir,
         t,
         total,
@@ -97,27 +73,7 @@ pub fn transfer<F: FnMut(usize) -> ssize_t>(
         r.max(0) as usize,
         saved,
         &mut attempt,
-    ))
-}
-
-/// The error kept from a call that returned a partial count, if any.
-#[inline(always)]
-fn take_pending(fd: c_int) -> Option<c_int> {
-    let s = fdtable::slot(fd)?;
-    if s.pending.load(core::sync::atomic::Ordering::Relaxed) == 0 {
-        return None;
-    }
-    Some(s.pending.swap(0, core::sync::atomic::Ordering::Relaxed)).filter(|&e| e != 0)
-}
-
-/// Bytes arrived: the receive clock's idle period ends. (Sending has no
-/// such shortcut: its progress is the peer's acks, see
-/// `Slot::peer_progress`.)
-#[inline(always)]
-fn received(fd: c_int, dir: Dir) {
-    if let (Dir::In, Some(s)) = (dir, fdtable::slot(fd)) {
-        s.rx.progress();
-    }
+    )
 }
 
 /// The part of a transfer that has to wait. `done` bytes already moved.
@@ -126,55 +82,50 @@ fn received(fd: c_int, dir: Dir) {
 #[allow(clippy::too_many_arguments)]
 fn transfer_slow(
     op: &'static str,
-    fd: c_int,
+    sock: Sock,
     dir: Dir,
-    t: u64,
+    t: Nanos,
     total: usize,
     all: bool,
     mut done: usize,
     saved: SavedErrno,
     attempt: &mut dyn FnMut(usize) -> ssize_t,
-) -> ssize_t {
-    let finish = |done: usize, e: c_int| -> ssize_t {
+) -> Outcome {
+    // A partial count is a success (errno as the program left it); an
+    // error only when nothing moved.
+    let finish = |done: usize, e: c_int| -> Outcome {
         if done > 0 {
             saved.restore();
-            done as ssize_t
+            Ok(done)
         } else {
-            set_errno(e);
-            -1
+            Err(Fail::Errno(e))
         }
     };
-    // SAFETY: F_GETFL takes no argument and only reads the status flags.
-    let fl = unsafe { real::fcntl(fd, libc::F_GETFL, 0) };
-    if fl < 0 {
-        return finish(done, errno());
-    }
+    let fl = match status_flags(sock.fd) {
+        Ok(fl) => fl,
+        Err(e) => return finish(done, e),
+    };
     if fl & libc::O_NONBLOCK != 0 {
         // The program manages this socket itself: its answer is EAGAIN
         // (or the partial count), exactly what the kernel said.
         return finish(done, libc::EAGAIN);
     }
-    let own = own_timeout(fd, dir.own_opt());
-    let own_deadline = if own == 0 {
-        0
-    } else {
-        crate::sys::now_ns().saturating_add(own)
-    };
+    let own = own_deadline(&sock, dir);
     let local = Slot::new();
-    let slot = fdtable::slot_alloc(fd).unwrap_or(&local);
-    let clock = if dir == Dir::In { &slot.rx } else { &slot.tx };
+    let slot = sock.slot_or(&local);
+    let clock = slot.clock(dir);
     loop {
-        match wait(fd, dir.events(), t, own_deadline, slot, clock) {
-            Wait::Ready(rev) if done > 0 && error_pending(fd, dir, rev) => {
+        match wait(&sock, dir, t, own, slot, clock) {
+            Ok(rev) if done > 0 && error_pending(sock.fd, dir, rev) => {
                 // The connection failed after some bytes moved: return the
                 // count, and leave the error pending in the kernel for the
                 // program's next call, as a blocking call would have (an
                 // attempt now would consume it, and raise SIGPIPE).
                 saved.restore();
-                return done as ssize_t;
+                return Ok(done);
             }
-            Wait::Ready(_) => {}
-            Wait::TimedOut => {
+            Ok(_) => {}
+            Err(Fail::IDLE) => {
                 // Last non-blocking attempts: poll announces send space only
                 // once a third of the buffer is free, and data may have come
                 // at the last moment. What still fits now is what a blocking
@@ -186,12 +137,12 @@ fn transfer_slow(
                 } else if dir == Dir::In && done > before {
                     clock.progress();
                 }
-                crate::log::timed_out(op, fd, t);
+                crate::log::timeout(op, sock.fd, t);
                 return finish(done, libc::ETIMEDOUT);
             }
-            Wait::OwnTimeout => return finish(done, libc::EAGAIN),
-            Wait::Interrupted => return finish(done, libc::EINTR),
-            Wait::Failed(e) => return finish(done, e),
+            Err(Fail::Errno(e)) => return finish(done, e),
+            // wait never bypasses.
+            Err(Fail::Bypass) => return finish(done, libc::EINVAL),
         }
         let r = attempt(done);
         if r > 0 {
@@ -201,17 +152,17 @@ fn transfer_slow(
             }
             if !all || done >= total {
                 saved.restore();
-                return done as ssize_t;
+                return Ok(done);
             }
         } else if r == 0 {
             // End of stream (or nothing left to move).
             saved.restore();
-            return done as ssize_t;
+            return Ok(done);
         } else {
             let e = errno();
             if e != libc::EAGAIN {
                 if done > 0 {
-                    keep_pending(slot, e);
+                    slot.keep_pending(e);
                 }
                 return finish(done, e);
             }
@@ -230,18 +181,9 @@ fn error_pending(fd: c_int, dir: Dir, rev: i16) -> bool {
             if rev & libc::POLLERR == 0 {
                 return false;
             }
-            let mut queued: c_int = 0;
-            // SAFETY: FIONREAD writes one int.
-            let r = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut queued) };
-            r == 0 && queued == 0
+            queued_in(fd) == Some(0)
         }
     }
-}
-
-/// The kernel reported `e` (and cleared it) while we return a partial
-/// count: keep it for the program's next call, as the kernel would have.
-fn keep_pending(slot: &Slot, e: c_int) {
-    slot.pending.store(e, core::sync::atomic::Ordering::Relaxed);
 }
 
 /// Non-blocking attempts from `done` on until one would block (or, without
@@ -257,7 +199,7 @@ fn drain(
     while !all || done < total {
         let r = attempt(done);
         if r < 0 && done > 0 && errno() != libc::EAGAIN {
-            keep_pending(slot, errno());
+            slot.keep_pending(errno());
         }
         if r <= 0 {
             break;
@@ -363,60 +305,66 @@ pub unsafe fn iov_slice<'a>(iov: *const iovec, cnt: c_int) -> &'a [iovec] {
 /// flag) and its exact original flags are put back before returning. On
 /// timeout the attempt is aborted in the kernel (connect to AF_UNSPEC), so
 /// the socket is closed-state as after a kernel connect timeout.
+/// `Err(Fail::Bypass)`: not ours to time, the real connect does the call.
 ///
 /// # Safety
 /// `addr`/`len` as for connect(2).
-pub unsafe fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t, t: u64) -> c_int {
+pub unsafe fn connect(sock: Sock, addr: *const sockaddr, len: socklen_t, t: Nanos) -> Outcome<()> {
     let saved = SavedErrno::save();
-    // SAFETY: F_GETFL/F_SETFL on the caller's descriptor.
-    let fl = unsafe { real::fcntl(fd, libc::F_GETFL, 0) };
-    if fl < 0 || fl & libc::O_NONBLOCK != 0 {
-        // Not ours to time (non-blocking: the program waits itself).
-        saved.restore();
-        // SAFETY: the caller's own arguments.
-        return unsafe { real::connect(fd, addr, len) };
-    }
-    // SAFETY: as above; sets only O_NONBLOCK on top of the original flags.
-    if unsafe { real::fcntl(fd, libc::F_SETFL, (fl | libc::O_NONBLOCK) as usize) } < 0 {
-        saved.restore();
-        // SAFETY: the caller's own arguments.
-        return unsafe { real::connect(fd, addr, len) };
-    }
-    // Puts the flags back and returns `r` with errno `e` (or the saved one).
-    let done = |r: c_int, e: Option<c_int>| -> c_int {
-        // SAFETY: restores the exact flags read above.
-        unsafe { real::fcntl(fd, libc::F_SETFL, fl as usize) };
-        match e {
-            Some(e) => set_errno(e),
-            None => saved.restore(),
+    let fl = match status_flags(sock.fd) {
+        // Non-blocking: the program waits itself.
+        Ok(fl) if fl & libc::O_NONBLOCK == 0 => fl,
+        _ => {
+            saved.restore();
+            return Err(Fail::Bypass);
         }
-        r
     };
+    // Sets only O_NONBLOCK on top of the original flags.
+    if set_status_flags(sock.fd, fl | libc::O_NONBLOCK).is_err() {
+        saved.restore();
+        return Err(Fail::Bypass);
+    }
+    // SAFETY: per the contract.
+    let r = unsafe { connect_nonblocking(&sock, addr, len, t) };
+    // Puts the exact flags read above back.
+    let _ = set_status_flags(sock.fd, fl);
+    if r.is_ok() {
+        saved.restore();
+    }
+    r
+}
+
+/// The timed part of `connect`, on the socket made non-blocking.
+///
+/// # Safety
+/// As for `connect`.
+unsafe fn connect_nonblocking(
+    sock: &Sock,
+    addr: *const sockaddr,
+    len: socklen_t,
+    t: Nanos,
+) -> Outcome<()> {
+    let fd = sock.fd;
     // SAFETY: the caller's own arguments.
-    let r = unsafe { real::connect(fd, addr, len) };
-    if r == 0 {
-        return done(0, None);
+    if unsafe { real::connect(fd, addr, len) } == 0 {
+        return Ok(());
     }
     let e = errno();
     // EALREADY: a retry after EINTR while the first attempt is still on;
     // its clock carries on. EINPROGRESS: a new attempt, a new clock.
     if e != libc::EINPROGRESS && e != libc::EALREADY {
-        return done(-1, Some(e));
+        return Err(Fail::Errno(e));
     }
     let local = Slot::new();
-    let slot = fdtable::slot_alloc(fd).unwrap_or(&local);
+    let slot = sock.slot_or(&local);
+    let clock = slot.clock(Dir::Out);
     if e == libc::EINPROGRESS {
-        slot.tx.expire();
+        clock.expire();
     }
-    let own = own_timeout(fd, libc::SO_SNDTIMEO);
-    let own_deadline = if own == 0 {
-        0
-    } else {
-        crate::sys::now_ns().saturating_add(own)
-    };
+    let own = own_deadline(sock, Dir::Out);
     loop {
-        match wait(fd, libc::POLLOUT, t, own_deadline, slot, &slot.tx) {
-            Wait::Ready(_) => {
+        match wait(sock, Dir::Out, t, own, slot, clock) {
+            Ok(_) => {
                 // Connecting again learns the result the way the kernel's
                 // own blocking connect ends: 0 with the socket marked
                 // connected, or the error (consumed, the socket marked
@@ -425,36 +373,24 @@ pub unsafe fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t, t: u64) 
                 let r = unsafe { real::connect(fd, addr, len) };
                 let e = errno();
                 if r == 0 || e == libc::EISCONN {
-                    slot.tx.progress();
-                    return done(0, None);
+                    clock.progress();
+                    return Ok(());
                 }
                 if e != libc::EALREADY && e != libc::EINPROGRESS {
-                    return done(-1, Some(e));
+                    return Err(Fail::Errno(e));
                 }
                 // Woken early: wait on, same clock.
             }
-            Wait::TimedOut => {
-                slot.tx.expire();
-                crate::log::timed_out("connect", fd, t);
-                abort_connect(fd);
-                return done(-1, Some(libc::ETIMEDOUT));
+            Err(Fail::IDLE) => {
+                clock.expire();
+                crate::log::timeout("connect", fd, t);
+                crate::sys::sockopt::abort(fd);
+                return Err(Fail::IDLE);
             }
             // The kernel's own answer when SO_SNDTIMEO cuts a blocking connect.
-            Wait::OwnTimeout => return done(-1, Some(libc::EINPROGRESS)),
-            Wait::Interrupted => return done(-1, Some(libc::EINTR)),
-            Wait::Failed(e) => return done(-1, Some(e)),
+            Err(Fail::Errno(libc::EAGAIN)) => return Err(Fail::Errno(libc::EINPROGRESS)),
+            Err(f) => return Err(f),
         }
-    }
-}
-
-/// Aborts a pending connection: connect() to AF_UNSPEC disconnects a TCP
-/// socket (no RST for one still in SYN_SENT).
-fn abort_connect(fd: c_int) {
-    // SAFETY: a zeroed sockaddr with family AF_UNSPEC is a valid argument.
-    unsafe {
-        let mut sa: sockaddr = core::mem::zeroed();
-        sa.sa_family = libc::AF_UNSPEC as libc::sa_family_t;
-        real::connect(fd, &sa, core::mem::size_of::<sockaddr>() as socklen_t);
     }
 }
 
@@ -462,36 +398,31 @@ fn abort_connect(fd: c_int) {
 /// The flags are never touched (pre-forked workers share the socket), so a
 /// client another process takes between our poll and the accept leaves the
 /// accept blocking: the residual race, documented in the README.
-/// Returns `Err(errno)` to fail the accept, `Ok(())` to go on and accept.
-pub fn accept_wait(fd: c_int, t: u64) -> Result<(), c_int> {
+/// `Ok(())`: go on and accept; errno kept.
+pub fn accept_wait(sock: Sock, t: Nanos) -> Outcome<()> {
     let saved = SavedErrno::save();
-    // SAFETY: F_GETFL only reads flags.
-    let fl = unsafe { real::fcntl(fd, libc::F_GETFL, 0) };
-    if fl < 0 || fl & libc::O_NONBLOCK != 0 {
-        saved.restore();
-        return Ok(());
+    match status_flags(sock.fd) {
+        Ok(fl) if fl & libc::O_NONBLOCK == 0 => {}
+        _ => {
+            saved.restore();
+            return Ok(());
+        }
     }
-    let own = own_timeout(fd, libc::SO_RCVTIMEO);
-    let own_deadline = if own == 0 {
-        0
-    } else {
-        crate::sys::now_ns().saturating_add(own)
-    };
+    let own = own_deadline(&sock, Dir::In);
     let local = Slot::new();
-    let slot = fdtable::slot_alloc(fd).unwrap_or(&local);
-    let r = match wait(fd, libc::POLLIN, t, own_deadline, slot, &slot.rx) {
-        Wait::Ready(_) => {
-            slot.rx.progress();
+    let slot = sock.slot_or(&local);
+    let clock = slot.clock(Dir::In);
+    let r = match wait(&sock, Dir::In, t, own, slot, clock) {
+        Ok(_) => {
+            clock.progress();
             Ok(())
         }
-        Wait::TimedOut => {
-            slot.rx.expire();
-            crate::log::timed_out("accept", fd, t);
-            Err(libc::ETIMEDOUT)
+        Err(Fail::IDLE) => {
+            clock.expire();
+            crate::log::timeout("accept", sock.fd, t);
+            Err(Fail::IDLE)
         }
-        Wait::OwnTimeout => Err(libc::EAGAIN),
-        Wait::Interrupted => Err(libc::EINTR),
-        Wait::Failed(e) => Err(e),
+        Err(f) => Err(f),
     };
     saved.restore();
     r

@@ -35,39 +35,32 @@
 //! Never timed out in a wait: listening sockets, non-TCP descriptors,
 //! sockets the program is not waiting on.
 
-use crate::config::{CONNECT_NS, READ_NS, WRITE_NS};
-use crate::fdtable::{self, LISTEN, TCP, TIMED_OUT};
-use crate::real;
-use crate::sys::{SavedErrno, now_ns};
-use crate::tcpinfo::tcp_info;
+use crate::config::{self, CONNECT_NS, READ_NS, WRITE_NS};
+use crate::fdtable::{self, ABORTED, LISTEN, Slot, TCP, epoll};
+use crate::sys::sockopt::{abort, tcp_info, tcp_state};
+use crate::sys::{Deadline, Instant, Nanos, keeping_errno};
 use core::sync::atomic::Ordering::Relaxed;
 use libc::c_int;
 
 /// The program waits for the socket to become readable / writable.
 pub const IN: u8 = 1;
 pub const OUT: u8 = 2;
-/// "No deadline" / "wait forever".
-pub const NEVER: u64 = u64::MAX;
-
-// linux/tcp.h states.
-const TCP_SYN_SENT: u8 = 2;
-const TCP_SYN_RECV: u8 = 3;
-const TCP_CLOSE: u8 = 7;
-const TCP_LISTEN: u8 = 10;
 
 /// The timeouts that may apply to a wait for each `ev` (1..=3) before the
 /// socket's state is known: the smallest (for the first deadline) and the
 /// largest (for the rule that a period carries on across waits). Computed
-/// once per wait. (0, 0): not timed.
+/// once per wait from the configuration. `None`: not timed.
 struct Bounds([(u64, u64); 4]);
 
 impl Bounds {
-    fn now() -> Bounds {
+    #[inline(always)]
+    fn from_config() -> Bounds {
         let c = CONNECT_NS.load(Relaxed);
         let r = READ_NS.load(Relaxed);
         let w = WRITE_NS.load(Relaxed);
+        // Stored raw, (0, 0) for "not timed": this runs on every wait.
         let one = |ev: u8| {
-            let (mut lo, mut hi) = (NEVER, 0);
+            let (mut lo, mut hi) = (u64::MAX, 0);
             let ts = [
                 c,
                 if ev & IN != 0 { r } else { 0 },
@@ -82,21 +75,23 @@ impl Bounds {
         Bounds([(0, 0), one(IN), one(OUT), one(IN | OUT)])
     }
 
+    /// The smallest and largest timeout for `ev`; `None`: not timed.
     #[inline(always)]
-    fn get(&self, ev: u8) -> (u64, u64) {
-        self.0[(ev & 3) as usize]
+    fn get(&self, ev: u8) -> Option<(Nanos, Nanos)> {
+        let (lo, hi) = self.0[(ev & 3) as usize];
+        (hi != 0).then_some((Nanos(lo), Nanos(hi)))
     }
 
     /// The longest timeout of all: how long a wait must have lasted before
     /// its end is worth recording.
-    fn longest(&self) -> u64 {
-        self.0[3].1
+    fn longest(&self) -> Nanos {
+        Nanos(self.0[3].1)
     }
 }
 
 /// The slot of `fd` if it is a TCP socket we may time in a wait.
 #[inline(always)]
-fn tcp_slot(fd: c_int) -> Option<&'static fdtable::Slot> {
+fn tcp_slot(fd: c_int) -> Option<&'static Slot> {
     match fdtable::slot(fd) {
         Some(s) if s.class() == TCP => Some(s),
         Some(s) if s.class() != fdtable::UNKNOWN => None,
@@ -106,8 +101,8 @@ fn tcp_slot(fd: c_int) -> Option<&'static fdtable::Slot> {
 
 #[cold]
 #[inline(never)]
-fn tcp_slot_slow(fd: c_int) -> Option<&'static fdtable::Slot> {
-    (fdtable::class(fd) == TCP)
+fn tcp_slot_slow(fd: c_int) -> Option<&'static Slot> {
+    (crate::classify::class(fd) == TCP)
         .then(|| fdtable::slot_alloc(fd))
         .flatten()
 }
@@ -116,68 +111,70 @@ fn tcp_slot_slow(fd: c_int) -> Option<&'static fdtable::Slot> {
 /// socket's idle periods; returns a first estimate of the deadline
 /// (NEVER: not timed).
 #[inline(always)]
-fn begin(fd: c_int, ev: u8, now: u64, b: &Bounds) -> u64 {
-    let (lo, hi) = b.get(ev);
-    if lo == 0 {
-        return NEVER;
-    }
-    let Some(s) = tcp_slot(fd) else {
-        return NEVER;
+fn begin(fd: c_int, ev: u8, now: Instant, b: &Bounds) -> Deadline {
+    let Some((lo, hi)) = b.get(ev) else {
+        return Deadline::NEVER;
     };
-    let mut since = 0;
+    let Some(s) = tcp_slot(fd) else {
+        return Deadline::NEVER;
+    };
+    let mut since = Instant::NEVER_HAPPENED;
     if ev & IN != 0 {
-        since = s.rx.begin_wait(now, hi);
+        since = s.clock(crate::sys::Dir::In).begin_wait(now, hi);
     }
     if ev & OUT != 0 {
-        since = since.max(s.tx.begin_wait(now, hi));
+        since = since.max(s.clock(crate::sys::Dir::Out).begin_wait(now, hi));
     }
-    since.saturating_add(lo)
+    Deadline::at(since.plus(lo))
 }
 
 /// The wait is over: a later wait within T carries the periods on.
-fn end(fd: c_int, ev: u8, now: u64) {
+fn end(fd: c_int, ev: u8, now: Instant) {
     if let Some(s) = fdtable::slot(fd) {
         if ev & IN != 0 {
-            s.rx.end_wait(now);
+            s.clock(crate::sys::Dir::In).end_wait(now);
         }
         if ev & OUT != 0 {
-            s.tx.end_wait(now);
+            s.clock(crate::sys::Dir::Out).end_wait(now);
         }
     }
 }
 
-enum Check {
-    NotTimed,
-    Pending(u64),
-    /// The deadline of this timeout passed.
-    Expired(u64),
+/// Where a socket's idle deadline stands, looked at for real.
+enum Due {
+    /// Not a socket this wait times (any more).
+    Untimed,
+    /// Not yet: the deadline.
+    At(Deadline),
+    /// Passed: the timeout that applied.
+    Passed(Nanos),
 }
 
 /// An estimated deadline passed: look at the socket's real state and the
 /// peer's progress, and decide. `floor`: where the idle period starts at
 /// the earliest (epoll: the set's wait, the registration); None: the
 /// socket's own clocks for the directions waited on (poll, select).
-fn check(fd: c_int, ev: u8, now: u64, floor: Option<u64>) -> Check {
+fn check(fd: c_int, ev: u8, now: Instant, floor: Option<Instant>) -> Due {
     let Some(s) = fdtable::slot(fd).filter(|s| s.class() == TCP) else {
-        return Check::NotTimed;
+        return Due::Untimed;
     };
     let Some(info) = tcp_info(fd, now) else {
-        return Check::NotTimed;
+        return Due::Untimed;
     };
     let connecting = match info.state {
-        TCP_LISTEN => {
+        tcp_state::LISTEN => {
             fdtable::set_class(fd, LISTEN);
-            return Check::NotTimed;
+            return Due::Untimed;
         }
-        TCP_CLOSE => return Check::NotTimed,
-        TCP_SYN_SENT | TCP_SYN_RECV => true,
+        tcp_state::CLOSE => return Due::Untimed,
+        tcp_state::SYN_SENT | tcp_state::SYN_RECV => true,
         _ => false,
     };
     let (t_in, t_out) = if connecting {
-        let c = CONNECT_NS.load(Relaxed);
+        let c = config::get(&CONNECT_NS);
         (c, c)
     } else {
-        (READ_NS.load(Relaxed), WRITE_NS.load(Relaxed))
+        (config::get(&READ_NS), config::get(&WRITE_NS))
     };
     // Idle since the later of: the start of the wait's period, and the
     // peer's last progress in either direction (curl waits for the reply
@@ -185,49 +182,42 @@ fn check(fd: c_int, ev: u8, now: u64, floor: Option<u64>) -> Check {
     // acks keep the socket alive). T is the smaller of the timeouts that
     // apply.
     let mut since = s.note_progress(&info);
-    let mut t = NEVER;
-    for (bit, clock, t_dir) in [(IN, &s.rx, t_in), (OUT, &s.tx, t_out)] {
+    let mut t: Option<Nanos> = None;
+    for (bit, dir, t_dir) in [
+        (IN, crate::sys::Dir::In, t_in),
+        (OUT, crate::sys::Dir::Out, t_out),
+    ] {
         if ev & bit != 0 {
+            let clock = s.clock(dir);
             if floor.is_none() {
                 since = clock.advance(since.max(clock.current(now)));
             }
-            if t_dir != 0 {
-                t = t.min(t_dir);
+            if let Some(td) = t_dir {
+                t = Some(t.map_or(td, |t| t.min(td)));
             }
         }
     }
     if let Some(f) = floor {
         since = since.max(f);
     }
-    let d = if t == NEVER {
-        NEVER
-    } else {
-        since.saturating_add(t)
-    };
-    match d {
-        NEVER => Check::NotTimed,
-        d if d <= now => Check::Expired(t),
-        d => Check::Pending(d),
+    match t {
+        None => Due::Untimed,
+        Some(t) => {
+            let d = Deadline::at(since.plus(t));
+            if d.passed(now) {
+                Due::Passed(t)
+            } else {
+                Due::At(d)
+            }
+        }
     }
 }
 
-/// Aborts the connection and marks the socket timed out. The kernel wakes
+/// Aborts the connection and marks the socket aborted. The kernel wakes
 /// every waiter with an error (sk_error_report).
-pub fn abort(fd: c_int) {
-    fdtable::set_class(fd, TIMED_OUT);
-    let saved = SavedErrno::save();
-    // SAFETY: a zeroed sockaddr with family AF_UNSPEC is a valid argument;
-    // on a TCP socket it disconnects (tcp_disconnect).
-    unsafe {
-        let mut sa: libc::sockaddr = core::mem::zeroed();
-        sa.sa_family = libc::AF_UNSPEC as libc::sa_family_t;
-        real::connect(
-            fd,
-            &sa,
-            core::mem::size_of::<libc::sockaddr>() as libc::socklen_t,
-        );
-    }
-    saved.restore();
+fn abort_waited(fd: c_int) {
+    fdtable::set_class(fd, ABORTED);
+    abort(fd);
 }
 
 /// The descriptors a program's wait covers.
@@ -236,70 +226,68 @@ pub trait WaitSet {
     fn each(&self, f: &mut impl FnMut(c_int, u8));
 }
 
-/// Expires what is due: logs, aborts. Returns (whether any expired, the
-/// earliest deadline still pending).
-fn expire_due(api: &'static str, fd: c_int, c: Check, expired: &mut bool, next: &mut u64) {
-    match c {
-        Check::Expired(t) => {
+/// Acts on one verdict: a passed deadline is logged and the connection
+/// aborted (`expired` set); a pending one lowers `next`.
+fn act(api: &'static str, fd: c_int, d: Due, expired: &mut bool, next: &mut Deadline) {
+    match d {
+        Due::Passed(t) => {
             // Logged before the abort, while getpeername still answers.
-            crate::log::timed_out(api, fd, t);
-            abort(fd);
+            crate::log::timeout(api, fd, t);
+            abort_waited(fd);
             *expired = true;
         }
-        Check::Pending(d) => *next = (*next).min(d),
-        Check::NotTimed => {}
+        Due::At(d) => *next = (*next).min(d),
+        Due::Untimed => {}
     }
 }
 
 /// Runs one poll or select of the program (`api` names it in the timeout
-/// log). `prog_deadline`: when its own timeout ends (NEVER: none).
-/// `real_wait(timeout_ns)` makes the real call (NEVER: no timeout), as the
-/// program asked for it but for the timeout.
+/// log). `prog`: when its own timeout ends. `real_wait(timeout)` makes the
+/// real call (`None`: no timeout), as the program asked for it but for the
+/// timeout.
 pub fn run<W: WaitSet>(
     api: &'static str,
-    now: u64,
-    prog_deadline: u64,
+    now: Instant,
+    prog: Deadline,
     set: &W,
-    real_wait: &mut dyn FnMut(u64) -> c_int,
+    real_wait: &mut dyn FnMut(Option<Nanos>) -> c_int,
 ) -> c_int {
-    let b = Bounds::now();
-    let mut ours = NEVER;
+    let b = Bounds::from_config();
+    let mut ours = Deadline::NEVER;
     set.each(&mut |fd, ev| ours = ours.min(begin(fd, ev, now, &b)));
-    if ours == NEVER {
-        return real_wait(remaining(prog_deadline, now));
+    if ours.is_never() {
+        return real_wait(prog.remaining(now));
     }
     let start = now;
     let mut now = now;
     let r = loop {
-        let r = real_wait(remaining(ours.min(prog_deadline), now));
+        let r = real_wait(ours.min(prog).remaining(now));
         if r != 0 {
             break r;
         }
-        now = now_ns();
-        if prog_deadline != NEVER && now >= prog_deadline {
+        now = Instant::now();
+        if prog.passed(now) {
             break 0;
         }
-        if now < ours {
+        if !ours.passed(now) {
             continue;
         }
-        let (mut expired, mut next) = (false, NEVER);
-        set.each(&mut |fd, ev| {
-            expire_due(api, fd, check(fd, ev, now, None), &mut expired, &mut next)
-        });
+        let (mut expired, mut next) = (false, Deadline::NEVER);
+        set.each(&mut |fd, ev| act(api, fd, check(fd, ev, now, None), &mut expired, &mut next));
         ours = next;
         if expired {
-            break real_wait(0);
+            break real_wait(Some(Nanos::ZERO));
         }
     };
     // Record the end of a long wait: the next one carries the periods on
     // if it comes within T of this end (not of this start). A short wait
     // needs no second pass: its start is close enough.
-    let saved = SavedErrno::save();
-    let t = now_ns();
-    if t.saturating_sub(start) > b.longest() / 16 {
-        set.each(&mut |fd, ev| end(fd, ev, t));
-    }
-    saved.restore();
+    keeping_errno(|| {
+        let t = Instant::now();
+        if t.since(start).0 > b.longest().0 / 16 {
+            set.each(&mut |fd, ev| end(fd, ev, t));
+        }
+    });
     r
 }
 
@@ -308,78 +296,81 @@ pub fn run<W: WaitSet>(
 /// The set lives in the kernel and may hold thousands of sockets, most of
 /// them idle: touching each one on every wait would cost more than the
 /// wait. So the set keeps a lower bound of its members' earliest deadline
-/// (`ep_next`); a wait before it touches no member at all. A member's idle
-/// period starts no earlier than the set's wait period (the program waiting
-/// on the set), its registration (epoll_ctl) and the peer's last progress
-/// (TCP_INFO, read only for members whose estimated deadline passed).
+/// (`epoll::next_due`); a wait before it touches no member at all. A
+/// member's idle period starts no earlier than the set's wait period (the
+/// program waiting on the set), its registration (epoll_ctl) and the peer's
+/// last progress (TCP_INFO, read only for members whose estimated deadline
+/// passed).
 pub fn run_epoll(
     api: &'static str,
     epfd: c_int,
-    now: u64,
-    prog_deadline: u64,
-    real_wait: &mut dyn FnMut(u64) -> c_int,
+    now: Instant,
+    prog: Deadline,
+    real_wait: &mut dyn FnMut(Option<Nanos>) -> c_int,
 ) -> c_int {
     let Some(e) = fdtable::slot(epfd) else {
-        return real_wait(remaining(prog_deadline, now));
+        return real_wait(prog.remaining(now));
     };
-    let b = Bounds::now();
+    let b = Bounds::from_config();
     let clock = e.set_clock();
     let set_since = clock.begin_wait(now, b.longest());
-    let mut ours = e.ep_next.load(Relaxed);
-    if ours == 0 {
-        ours = scan_epoll(api, epfd, set_since, now, &b, false).1;
-        e.ep_next.store(ours, Relaxed);
-    }
+    let mut ours = match epoll::next_due(e) {
+        Some(d) => d,
+        None => {
+            let d = scan_epoll(api, epfd, set_since, now, &b, false).1;
+            epoll::set_next_due(e, d);
+            d
+        }
+    };
     let mut now = now;
     let r = loop {
-        let r = real_wait(remaining(ours.min(prog_deadline), now));
+        let r = real_wait(ours.min(prog).remaining(now));
         if r != 0 {
             break r;
         }
-        now = now_ns();
-        if prog_deadline != NEVER && now >= prog_deadline {
+        now = Instant::now();
+        if prog.passed(now) {
             break 0;
         }
-        if now < ours {
+        if !ours.passed(now) {
             continue;
         }
         let (expired, next) = scan_epoll(api, epfd, set_since, now, &b, true);
-        e.ep_next.store(next, Relaxed);
+        epoll::set_next_due(e, next);
         ours = next;
         if expired {
-            break real_wait(0);
+            break real_wait(Some(Nanos::ZERO));
         }
     };
-    clock.end_wait(now_ns());
+    clock.end_wait(Instant::now());
     r
 }
 
 /// Goes over the members of `epfd`: their estimated deadlines from what is
-/// known without a system call, and, with `act`, a real check (and the
+/// known without a system call, and, with `act_now`, a real check (and the
 /// abort) for those whose estimate passed. Returns (any expired, earliest
 /// pending deadline).
 fn scan_epoll(
     api: &'static str,
     epfd: c_int,
-    set_since: u64,
-    now: u64,
+    set_since: Instant,
+    now: Instant,
     b: &Bounds,
-    act: bool,
-) -> (bool, u64) {
-    let (mut expired, mut next) = (false, NEVER);
-    fdtable::ep_members(epfd, &mut |fd, events| {
+    act_now: bool,
+) -> (bool, Deadline) {
+    let (mut expired, mut next) = (false, Deadline::NEVER);
+    epoll::members(epfd, &mut |fd, s, events| {
         let ev = epoll_ev(events);
-        let (lo, _) = b.get(ev);
-        let Some(s) = fdtable::slot(fd).filter(|s| lo != 0 && s.class() == TCP) else {
+        let Some((lo, _)) = b.get(ev).filter(|_| s.class() == TCP) else {
             return;
         };
-        let floor = set_since.max(s.ep_joined.load(Relaxed));
-        let estimate = floor.max(s.last_progress()).saturating_add(lo);
-        if estimate > now || !act {
+        let floor = set_since.max(epoll::joined_at(s));
+        let estimate = Deadline::at(floor.max(s.last_progress()).plus(lo));
+        if !estimate.passed(now) || !act_now {
             next = next.min(estimate);
             return;
         }
-        expire_due(
+        act(
             api,
             fd,
             check(fd, ev, now, Some(floor)),
@@ -390,7 +381,7 @@ fn scan_epoll(
     (expired, next)
 }
 
-/// What an epoll registration waits for, in watch terms.
+/// What an epoll registration waits for, in mux terms.
 pub fn epoll_ev(events: u32) -> u8 {
     let mut ev = 0;
     if events & (libc::EPOLLIN | libc::EPOLLRDNORM) as u32 != 0 {
@@ -409,75 +400,19 @@ pub fn epoll_ev(events: u32) -> u8 {
 /// the set's bound of the earliest deadline true (it can only be lowered
 /// here: a shorter T for the new events).
 pub fn epoll_joined(epfd: c_int, fd: c_int, events: u32) {
-    let now = now_ns();
-    let (lo, _) = Bounds::now().get(epoll_ev(events));
-    let same = fdtable::slot(fd).is_some_and(|s| {
-        s.ep_fd.load(Relaxed) == epfd + 1 && epoll_ev(s.ep_events.load(Relaxed)) == epoll_ev(events)
-    });
-    fdtable::ep_join(epfd, fd, events);
+    let now = Instant::now();
+    let lo = Bounds::from_config()
+        .get(epoll_ev(events))
+        .map(|(lo, _)| lo);
+    let same = epoll::registered(epfd, fd).is_some_and(|old| epoll_ev(old) == epoll_ev(events));
+    epoll::join(epfd, fd, events);
     if same {
         return;
     }
     if let (Some(s), Some(e)) = (fdtable::slot(fd), fdtable::slot(epfd)) {
-        s.ep_joined.store(now, Relaxed);
-        if lo != 0 {
-            let next = e.ep_next.load(Relaxed);
-            // 0 is "unknown": the next wait scans anyway.
-            if next != 0 {
-                e.ep_next
-                    .fetch_min(now.saturating_add(lo).min(next), Relaxed);
-            }
+        epoll::set_joined_at(s, now);
+        if let Some(lo) = lo {
+            epoll::lower_next_due(e, Deadline::at(now.plus(lo)));
         }
-    }
-}
-
-/// Time left until `deadline` (NEVER stays NEVER).
-fn remaining(deadline: u64, now: u64) -> u64 {
-    if deadline == NEVER {
-        NEVER
-    } else {
-        deadline.saturating_sub(now)
-    }
-}
-
-/// Nanoseconds to a poll/epoll timeout in ms, rounded up (never early).
-pub fn to_ms(ns: u64) -> c_int {
-    if ns == NEVER {
-        -1
-    } else {
-        ns.div_ceil(1_000_000).min(i32::MAX as u64) as c_int
-    }
-}
-
-pub fn to_timespec(ns: u64) -> libc::timespec {
-    libc::timespec {
-        tv_sec: (ns / 1_000_000_000) as libc::time_t,
-        tv_nsec: (ns % 1_000_000_000) as _,
-    }
-}
-
-/// A program's timespec timeout as a deadline (null: NEVER).
-///
-/// # Safety
-/// `ts` is null or points to a valid timespec.
-pub unsafe fn deadline_ts(now: u64, ts: *const libc::timespec) -> u64 {
-    if ts.is_null() {
-        return NEVER;
-    }
-    // SAFETY: per the contract.
-    let ts = unsafe { *ts };
-    if ts.tv_sec < 0 || ts.tv_nsec < 0 {
-        return now; // the kernel says EINVAL; the real call will too
-    }
-    now.saturating_add((ts.tv_sec as u64).saturating_mul(1_000_000_000))
-        .saturating_add(ts.tv_nsec as u64)
-}
-
-/// A poll/epoll timeout in ms as a deadline (negative: NEVER).
-pub fn deadline_ms(now: u64, ms: c_int) -> u64 {
-    if ms < 0 {
-        NEVER
-    } else {
-        now.saturating_add(ms as u64 * 1_000_000)
     }
 }

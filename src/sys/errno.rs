@@ -1,4 +1,4 @@
-//! Small, async-signal-safe helpers: errno and the monotonic clock.
+//! errno, and `-1`/errno turned into a `Result` (as std's `cvt`).
 
 use libc::c_int;
 
@@ -16,21 +16,10 @@ pub fn set_errno(e: c_int) {
     unsafe { *libc::__errno_location() = e }
 }
 
-/// Nanoseconds on CLOCK_MONOTONIC (never 0 in practice: the clock starts
-/// at boot and we add 1 so 0 can mean "unset" in the fd table).
-#[inline]
-pub fn now_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: ts is a valid timespec; clock_gettime is async-signal-safe
-    // (vDSO) and not interposed by this library.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    (ts.tv_sec as u64)
-        .wrapping_mul(1_000_000_000)
-        .wrapping_add(ts.tv_nsec as u64)
-        .wrapping_add(1)
+/// A system call's `-1` as `Err(errno)`, anything else as `Ok`.
+#[inline(always)]
+pub fn cvt(r: c_int) -> Result<c_int, c_int> {
+    if r < 0 { Err(errno()) } else { Ok(r) }
 }
 
 /// Saves errno on creation and puts it back on demand: a hook that
@@ -46,4 +35,14 @@ impl SavedErrno {
     pub fn restore(&self) {
         set_errno(self.0)
     }
+}
+
+/// Runs `f` and puts errno back as it was: for probes the program must
+/// not notice.
+#[inline(always)]
+pub fn keeping_errno<R>(f: impl FnOnce() -> R) -> R {
+    let saved = SavedErrno::save();
+    let r = f();
+    saved.restore();
+    r
 }

@@ -1,0 +1,132 @@
+//! One direction's idle clock.
+
+use crate::sys::{Instant, Nanos};
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// One direction's idle clock. Stored as raw ns (0: no period / never).
+pub struct Clock {
+    /// Start of the current idle period, 0: none.
+    idle_since: AtomicU64,
+    /// When a call last waited on, or gave up on, this direction.
+    last_wait: AtomicU64,
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock {
+    pub const fn new() -> Self {
+        Clock {
+            idle_since: AtomicU64::new(0),
+            last_wait: AtomicU64::new(0),
+        }
+    }
+
+    pub(super) fn reset(&self) {
+        self.idle_since.store(0, Relaxed);
+        self.last_wait.store(0, Relaxed);
+    }
+
+    /// Bytes moved: the idle period (if any) is over. Costs one load when
+    /// the socket was not idle, so the ready-data path stays cheap.
+    #[inline(always)]
+    pub fn progress(&self) {
+        if self.idle_since.load(Relaxed) != 0 {
+            self.idle_since.store(0, Relaxed);
+        }
+    }
+
+    /// A call starts waiting at `now` with timeout `t`: returns the start of
+    /// the idle period it belongs to. The period carries on from an earlier
+    /// call (a retry after a partial count, EINTR or a timeout) as long as
+    /// no byte moved since and that call waited within `t` of now;
+    /// otherwise a new one starts now. (`last_wait` is refreshed only when
+    /// it is more than t/16 old: an event loop that waits on a thousand
+    /// sockets thousands of times a second does not rewrite them all.)
+    pub fn begin_wait(&self, now: Instant, t: Nanos) -> Instant {
+        let (now, t) = (now.0, t.0);
+        let since = self.idle_since.load(Relaxed);
+        let last = self.last_wait.load(Relaxed);
+        if now.saturating_sub(last) > t / 16 {
+            self.last_wait.store(now, Relaxed);
+        }
+        if since != 0 && since <= now && now.saturating_sub(last) <= t {
+            Instant(since)
+        } else {
+            self.idle_since.store(now, Relaxed);
+            Instant(now)
+        }
+    }
+
+    /// While waiting, `since` is our idea of the idle start; the socket may
+    /// know better (another thread moved bytes, or started a later period).
+    pub fn refresh(&self, since: Instant, now: Instant) -> Instant {
+        match self.idle_since.load(Relaxed) {
+            0 => {
+                self.idle_since.store(now.0, Relaxed);
+                now
+            }
+            cur if cur > since.0 => Instant(cur),
+            _ => since,
+        }
+    }
+
+    /// The start of the current idle period, starting one now if none.
+    pub fn current(&self, now: Instant) -> Instant {
+        self.refresh(Instant::NEVER_HAPPENED, now)
+    }
+
+    /// Moves the start of the idle period to `at` if that is later (the
+    /// peer made progress then); returns the start.
+    pub fn advance(&self, at: Instant) -> Instant {
+        Instant(self.idle_since.fetch_max(at.0, Relaxed).max(at.0))
+    }
+
+    /// A call stops waiting without having moved a byte (timeout, EINTR).
+    pub fn end_wait(&self, now: Instant) {
+        self.last_wait.store(now.0, Relaxed);
+    }
+
+    /// A call failed with ETIMEDOUT: the period is spent. The next call
+    /// starts a fresh one, so a program that retries after the error waits
+    /// T again instead of spinning on immediate failures. (A call that
+    /// returned a partial count keeps the period: its retry fails at once.)
+    pub fn expire(&self) {
+        self.idle_since.store(0, Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idle_clock_carries_over_retries_but_not_stale_periods() {
+        let i = Instant;
+        let s = Clock::new();
+        let t = Nanos(1000);
+        assert_eq!(s.begin_wait(i(10_000), t), i(10_000));
+        s.end_wait(i(11_000));
+        // Retry soon after giving up: same period.
+        assert_eq!(s.begin_wait(i(11_100), t), i(10_000));
+        s.end_wait(i(11_200));
+        // A call that failed with ETIMEDOUT spends the period.
+        s.expire();
+        assert_eq!(s.begin_wait(i(11_300), t), i(11_300));
+        s.end_wait(i(11_400));
+        // Came back much later: a new period.
+        assert_eq!(s.begin_wait(i(50_000), t), i(50_000));
+        // Bytes moved: a new period.
+        s.progress();
+        assert_eq!(s.begin_wait(i(50_500), t), i(50_500));
+        // Another thread moved bytes while we waited.
+        s.progress();
+        assert_eq!(s.refresh(i(50_500), i(50_900)), i(50_900));
+        // Peer progress moves the start later, never earlier.
+        assert_eq!(s.advance(i(51_000)), i(51_000));
+        assert_eq!(s.advance(i(50_000)), i(51_000));
+    }
+}

@@ -1,0 +1,138 @@
+//! Epoll membership, in one owner: per TCP socket the set it was added to
+//! and its events, a bitmap of members, the highest member, and per set a
+//! member count and a lower bound of the members' earliest deadline.
+//!
+//! epoll_wait returns the program's data, not descriptors, and the set
+//! lives in the kernel: the epoll_ctl hook records membership here, so that
+//! epoll_wait can find its sockets with a scan of the bitmap (and skip
+//! everything when a set has no TCP socket). A socket in more than one
+//! epoll set is watched in the last one only.
+
+use super::{MAX_FDS, Slot, slot, slot_alloc};
+use crate::sys::mem::map_once;
+use crate::sys::{Deadline, Instant};
+use core::ptr;
+use core::sync::atomic::{AtomicI32, AtomicPtr, AtomicU64, Ordering::Relaxed};
+use libc::c_int;
+
+const WORDS: usize = MAX_FDS / 64;
+/// WORDS words, mapped at the first epoll_ctl of a TCP socket.
+static EP_BITS: AtomicPtr<AtomicU64> = AtomicPtr::new(ptr::null_mut());
+/// Highest descriptor ever registered, +1 (0: none).
+static EP_END: AtomicI32 = AtomicI32::new(0);
+
+fn bits() -> Option<&'static [AtomicU64]> {
+    let p = EP_BITS.load(Relaxed);
+    // SAFETY: a published pointer is a mapping of WORDS zeroed words,
+    // never unmapped.
+    (!p.is_null()).then(|| unsafe { core::slice::from_raw_parts(p, WORDS) })
+}
+
+fn bits_alloc() -> Option<&'static [AtomicU64]> {
+    if EP_BITS.load(Relaxed).is_null() {
+        map_once(&EP_BITS, WORDS * 8)?;
+    }
+    bits()
+}
+
+/// The events `fd` is registered with in `epfd`, if it is a member there.
+pub fn registered(epfd: c_int, fd: c_int) -> Option<u32> {
+    slot(fd)
+        .filter(|s| s.ep_fd.load(Relaxed) == epfd + 1)
+        .map(|s| s.ep_events.load(Relaxed))
+}
+
+/// epoll_ctl(ADD/MOD) of TCP socket `fd` into `epfd` with `events`.
+pub fn join(epfd: c_int, fd: c_int, events: u32) {
+    let (Some(s), Some(e)) = (slot_alloc(fd), slot_alloc(epfd)) else {
+        return;
+    };
+    if s.ep_fd.load(Relaxed) != epfd + 1 {
+        leave(fd, s);
+        s.ep_fd.store(epfd + 1, Relaxed);
+        e.ep_count.fetch_add(1, Relaxed);
+    }
+    s.ep_events.store(events, Relaxed);
+    if let Some(bits) = bits_alloc() {
+        bits[fd as usize / 64].fetch_or(1 << (fd % 64), Relaxed);
+    }
+    EP_END.fetch_max(fd + 1, Relaxed);
+}
+
+/// epoll_ctl(DEL) of `fd` from `epfd`.
+pub fn del(epfd: c_int, fd: c_int) {
+    if let Some(s) = slot(fd).filter(|s| s.ep_fd.load(Relaxed) == epfd + 1) {
+        leave(fd, s);
+    }
+}
+
+/// `fd` leaves whatever set it is in (its slot is being reset).
+pub(super) fn leave(fd: c_int, s: &Slot) {
+    let ep = s.ep_fd.swap(0, Relaxed);
+    if ep == 0 {
+        return;
+    }
+    if let Some(e) = slot(ep - 1) {
+        let _ = e
+            .ep_count
+            .fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1));
+    }
+    if let Some(bits) = bits() {
+        bits[fd as usize / 64].fetch_and(!(1 << (fd % 64)), Relaxed);
+    }
+}
+
+/// Does the epoll set `epfd` have TCP sockets in it? A load.
+#[inline(always)]
+pub fn has_members(epfd: c_int) -> bool {
+    slot(epfd).is_some_and(|e| e.ep_count.load(Relaxed) != 0)
+}
+
+/// Calls `f(fd, slot, events)` for every TCP socket registered in `epfd`.
+pub fn members(epfd: c_int, f: &mut dyn FnMut(c_int, &'static Slot, u32)) {
+    let end = EP_END.load(Relaxed).max(0) as usize;
+    let Some(bits) = bits() else {
+        return;
+    };
+    for (w, word) in bits.iter().enumerate().take(end.div_ceil(64)) {
+        let mut bits = word.load(Relaxed);
+        while bits != 0 {
+            let fd = (w * 64 + bits.trailing_zeros() as usize) as c_int;
+            bits &= bits - 1;
+            if let Some(s) = slot(fd).filter(|s| s.ep_fd.load(Relaxed) == epfd + 1) {
+                f(fd, s, s.ep_events.load(Relaxed));
+            }
+        }
+    }
+}
+
+/// When `s` was added to (or changed in) its set.
+pub fn joined_at(s: &Slot) -> Instant {
+    Instant(s.ep_joined.load(Relaxed))
+}
+
+pub fn set_joined_at(s: &Slot, at: Instant) {
+    s.ep_joined.store(at.0, Relaxed);
+}
+
+/// The set's lower bound of its members' earliest deadline (`None`:
+/// unknown, the next wait scans).
+pub fn next_due(set: &Slot) -> Option<Deadline> {
+    Some(set.ep_next.load(Relaxed))
+        .filter(|&d| d != 0)
+        .map(Deadline::from_raw)
+}
+
+/// Publishes the bound found by a scan.
+pub fn set_next_due(set: &Slot, d: Deadline) {
+    set.ep_next.store(d.raw().max(1), Relaxed);
+}
+
+/// Lowers a known bound to `d` (a new member with a shorter timeout); an
+/// unknown bound stays unknown.
+pub fn lower_next_due(set: &Slot, d: Deadline) {
+    let next = set.ep_next.load(Relaxed);
+    if next != 0 {
+        set.ep_next.fetch_min(d.raw().max(1).min(next), Relaxed);
+    }
+}

@@ -1,0 +1,178 @@
+//! Per-descriptor storage: the class hint, the idle clocks and the rest of
+//! a descriptor's state, behind accessors. No policy here: what a
+//! descriptor is gets decided in `classify`, timing in `block`/`mux`.
+//!
+//! A two-level table indexed by fd number, lock-free: chunks of 8192 slots
+//! are mapped with `mmap` the first time a descriptor in their range needs
+//! a slot (a system call, safe in a signal handler; nothing here calls
+//! malloc or takes a lock). Nothing is mapped until the library is enabled
+//! and a descriptor is used, and the static part is 1 KiB, which keeps the
+//! library cheap to load into every process (no extra mapping for .bss).
+//! Descriptors past `MAX_FDS` have no slot: they are classified on every
+//! call and get a clock per call instead of per socket.
+//!
+//! - [`clock`]: one direction's idle clock;
+//! - [`slot`]: one descriptor's state;
+//! - [`epoll`]: epoll membership (per socket, per set, the bitmap);
+//! - [`vfork`]: the guard that keeps a vfork child off the table.
+
+pub mod clock;
+pub mod epoll;
+pub mod slot;
+pub mod vfork;
+
+pub use clock::Clock;
+pub use slot::Slot;
+
+use crate::sys::mem::map_once;
+use core::ptr;
+use core::sync::atomic::{AtomicPtr, Ordering::Relaxed};
+use libc::c_int;
+
+/// Not classified yet (or closed): ask the kernel when first used.
+pub const UNKNOWN: u8 = 0;
+/// A TCP socket (AF_INET/AF_INET6), not listening.
+pub const TCP: u8 = 1;
+/// Anything else: file, pipe, tty, Unix socket, UDP, ...
+pub const OTHER: u8 = 2;
+/// A listening TCP socket: accept may be timed, waits on it never are.
+pub const LISTEN: u8 = 3;
+/// A TCP socket whose connection the library aborted because the program
+/// waited on it (poll, select, epoll) for T with nothing happening: every
+/// later call on it fails with ETIMEDOUT.
+pub const ABORTED: u8 = 4;
+
+const CHUNK: usize = 8192;
+const CHUNKS: usize = 128;
+pub const MAX_FDS: usize = CHUNK * CHUNKS;
+
+static CHUNK_PTRS: [AtomicPtr<Slot>; CHUNKS] = [const { AtomicPtr::new(ptr::null_mut()) }; CHUNKS];
+
+/// The slot of `fd` if it exists already (no allocation).
+#[inline(always)]
+pub fn slot(fd: c_int) -> Option<&'static Slot> {
+    let i = fd as usize; // negative fds become huge and fall out below
+    if i >= MAX_FDS {
+        return None;
+    }
+    let p = CHUNK_PTRS[i / CHUNK].load(Relaxed);
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: a published chunk pointer points to CHUNK zero-initialised
+    // (valid, all-UNKNOWN) slots that are never unmapped.
+    Some(unsafe { &*p.add(i % CHUNK) })
+}
+
+/// The slot of `fd`, mapping its chunk if needed. `None` past MAX_FDS or
+/// if the kernel refuses the mapping.
+pub fn slot_alloc(fd: c_int) -> Option<&'static Slot> {
+    if let Some(s) = slot(fd) {
+        return Some(s);
+    }
+    let i = fd as usize;
+    if i >= MAX_FDS {
+        return None;
+    }
+    // Zero-filled memory is a valid Slot array (atomics of 0 = UNKNOWN,
+    // no clock).
+    map_once(&CHUNK_PTRS[i / CHUNK], CHUNK * core::mem::size_of::<Slot>())?;
+    slot(fd)
+}
+
+/// The class hint of `fd` without asking the kernel: UNKNOWN when there
+/// is no slot. A load.
+#[inline(always)]
+pub fn hint(fd: c_int) -> u8 {
+    slot(fd).map_or(UNKNOWN, |s| s.class())
+}
+
+/// Fills an UNKNOWN slot with a probe's answer; returns the class now in
+/// the slot (a creating hook that ran meanwhile on a reused number knows
+/// better than the probe).
+pub fn fill_unknown(fd: c_int, class: u8) -> u8 {
+    match slot_alloc(fd) {
+        Some(s) => match s.class.compare_exchange(UNKNOWN, class, Relaxed, Relaxed) {
+            Ok(_) => class,
+            Err(known) => known,
+        },
+        None => class,
+    }
+}
+
+/// Sets the class of an open descriptor, keeping the rest of its state
+/// (listen() on a TCP socket, a wait aborting it).
+pub fn set_class(fd: c_int, class: u8) {
+    if let Some(s) = slot_alloc(fd) {
+        s.class.store(class, Relaxed);
+    }
+}
+
+/// A descriptor was created (or re-created) as `class`.
+pub fn set(fd: c_int, class: u8) {
+    if fd < 0 || !vfork::may_change() {
+        return;
+    }
+    if let Some(s) = slot_alloc(fd) {
+        epoll::leave(fd, s);
+        s.reset(class);
+    }
+}
+
+/// A descriptor was closed: its number may come back as anything.
+#[inline(always)]
+pub fn forget(fd: c_int) {
+    if !vfork::may_change() {
+        return;
+    }
+    if let Some(s) = slot(fd) {
+        epoll::leave(fd, s);
+        s.reset(UNKNOWN);
+    }
+}
+
+/// `new` now refers to what `old` refers to.
+pub fn copy(old: c_int, new: c_int) {
+    if old == new || new < 0 {
+        return;
+    }
+    set(new, hint(old));
+    if let (Some(o), Some(n)) = (slot(old), slot(new)) {
+        n.copy_flags(o);
+    }
+}
+
+/// Forgets every slot in `first..=last` that exists.
+pub fn forget_range(first: u32, last: u32) {
+    if !vfork::may_change() {
+        return;
+    }
+    let last = (last as usize).min(MAX_FDS - 1);
+    let mut i = first as usize;
+    while i <= last {
+        if slot(i as c_int).is_none() {
+            // Whole chunk unmapped: nothing to forget in it.
+            i = (i / CHUNK + 1) * CHUNK;
+            continue;
+        }
+        forget(i as c_int);
+        i += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn high_descriptors_get_mapped_slots() {
+        let fd = 5 * CHUNK as c_int + 7;
+        assert!(slot(fd).is_none());
+        set(fd, TCP);
+        assert_eq!(hint(fd), TCP);
+        forget_range(0, u32::MAX);
+        assert_eq!(slot(fd).unwrap().class(), UNKNOWN);
+        assert!(slot(-1).is_none());
+        assert!(slot_alloc(MAX_FDS as c_int).is_none());
+    }
+}

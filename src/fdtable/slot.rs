@@ -1,0 +1,210 @@
+//! One descriptor's state. Fields are private: each concern has its
+//! accessors here (class, own-timeout flags, pending error, connect
+//! destination, peer progress, clocks); epoll membership is kept by
+//! `super::epoll`.
+
+use super::clock::Clock;
+use crate::addr::Peer;
+use crate::sys::sockopt::{TcpInfo, tcp_info};
+use crate::sys::{Dir, Instant};
+use core::sync::atomic::{AtomicI32, AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed};
+use libc::c_int;
+
+pub struct Slot {
+    pub(super) class: AtomicU8,
+    /// The peer's progress counters when last looked at (TCP_INFO's
+    /// bytes received and bytes acknowledged), and the latest time either
+    /// moved: see `peer_progress`.
+    seen_received: AtomicU64,
+    seen_acked: AtomicU64,
+    progress: AtomicU64,
+    /// Bit 0: the receive timeout on the socket is ours (fdopen), not the
+    /// program's; bit 1: the send timeout.
+    ours: AtomicU8,
+    /// An error the kernel reported to us while a call of ours returned a
+    /// partial count: the program's next call on the socket gets it, as the
+    /// kernel would have kept it pending (sk_err) for that call.
+    pending: AtomicI32,
+    /// The epoll set this socket was last added to, plus one (0: none),
+    /// and the events it asked for there.
+    pub(super) ep_fd: AtomicI32,
+    pub(super) ep_events: AtomicU32,
+    /// For an epoll descriptor: how many TCP sockets are registered in it,
+    /// and a lower bound of their earliest idle deadline (0: unknown, scan).
+    pub(super) ep_count: AtomicU32,
+    pub(super) ep_next: AtomicU64,
+    /// For a socket in an epoll set: when it was added or modified there.
+    pub(super) ep_joined: AtomicU64,
+    /// Where the program connected it (for the log while still connecting,
+    /// when getpeername has nothing): address words and port | 1 << 16.
+    dest: [AtomicU64; 3],
+    /// Receiving (and accepting): progress is bytes received.
+    rx: Clock,
+    /// Sending (and connecting): progress is bytes the peer acknowledged;
+    /// bytes that merely went into our own send buffer do not count.
+    tx: Clock,
+}
+
+impl Default for Slot {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn ours_bit(dir: Dir) -> u8 {
+    match dir {
+        Dir::In => 1,
+        Dir::Out => 2,
+    }
+}
+
+impl Slot {
+    pub const fn new() -> Self {
+        Slot {
+            class: AtomicU8::new(super::UNKNOWN),
+            seen_received: AtomicU64::new(0),
+            seen_acked: AtomicU64::new(0),
+            progress: AtomicU64::new(0),
+            ours: AtomicU8::new(0),
+            pending: AtomicI32::new(0),
+            ep_fd: AtomicI32::new(0),
+            ep_events: AtomicU32::new(0),
+            ep_count: AtomicU32::new(0),
+            ep_next: AtomicU64::new(0),
+            ep_joined: AtomicU64::new(0),
+            dest: [const { AtomicU64::new(0) }; 3],
+            rx: Clock::new(),
+            tx: Clock::new(),
+        }
+    }
+
+    #[inline(always)]
+    pub fn class(&self) -> u8 {
+        self.class.load(Relaxed)
+    }
+
+    /// The idle clock of one direction.
+    #[inline(always)]
+    pub fn clock(&self, dir: Dir) -> &Clock {
+        match dir {
+            Dir::In => &self.rx,
+            Dir::Out => &self.tx,
+        }
+    }
+
+    /// An epoll set's own wait clock: when the program started waiting on
+    /// the set, and when it last did (the set's descriptor is not a TCP
+    /// socket, so its receive clock is free for this).
+    pub fn set_clock(&self) -> &Clock {
+        &self.rx
+    }
+
+    /// Is the kernel timeout for `dir` one the library set (fdopen)?
+    pub fn own_timeout_is_ours(&self, dir: Dir) -> bool {
+        self.ours.load(Relaxed) & ours_bit(dir) != 0
+    }
+
+    /// The library set (`true`) or the program set (`false`) the kernel
+    /// timeout for `dir`.
+    pub fn mark_own_timeout_ours(&self, dir: Dir, ours: bool) {
+        if ours {
+            self.ours.fetch_or(ours_bit(dir), Relaxed);
+        } else {
+            self.ours.fetch_and(!ours_bit(dir), Relaxed);
+        }
+    }
+
+    /// Keeps `e` for the program's next call (see `pending`).
+    pub fn keep_pending(&self, e: c_int) {
+        self.pending.store(e, Relaxed);
+    }
+
+    /// The error kept from a call that returned a partial count, if any.
+    /// One load when there is none.
+    #[inline(always)]
+    pub fn take_pending(&self) -> Option<c_int> {
+        if self.pending.load(Relaxed) == 0 {
+            return None;
+        }
+        Some(self.pending.swap(0, Relaxed)).filter(|&e| e != 0)
+    }
+
+    /// When the peer last made progress, as far as we know (Instant(0):
+    /// never seen): "nothing happened on the socket" means neither counter
+    /// moved. Bytes the peer sent, or bytes of ours it acknowledged, in
+    /// either direction — an upload whose acks flow is not idle while the
+    /// program waits for the reply. Room reappearing in our own send buffer
+    /// is not progress. One getsockopt(TCP_INFO); only called when a
+    /// deadline has passed.
+    pub fn peer_progress(&self, fd: c_int, now: Instant) -> Instant {
+        match tcp_info(fd, now) {
+            Some(info) => self.note_progress(&info),
+            None => self.last_progress(),
+        }
+    }
+
+    /// The last peer progress seen so far, without asking the kernel.
+    pub fn last_progress(&self) -> Instant {
+        Instant(self.progress.load(Relaxed))
+    }
+
+    /// Compares `info`'s counters with those last seen; returns the latest
+    /// progress.
+    pub fn note_progress(&self, info: &TcpInfo) -> Instant {
+        let mut p = 0;
+        if self.seen_received.swap(info.received, Relaxed) != info.received {
+            p = info.last_data.0;
+        }
+        if self.seen_acked.swap(info.acked, Relaxed) != info.acked {
+            p = p.max(info.last_ack.0);
+        }
+        Instant(self.progress.fetch_max(p, Relaxed).max(p))
+    }
+
+    pub fn set_dest(&self, p: &Peer) {
+        let w = |i: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&p.addr[i * 8..i * 8 + 8]);
+            u64::from_ne_bytes(b)
+        };
+        self.dest[0].store(w(0), Relaxed);
+        self.dest[1].store(w(1), Relaxed);
+        self.dest[2].store(p.port as u64 | 1 << 16, Relaxed);
+    }
+
+    pub fn dest(&self) -> Option<Peer> {
+        let port = self.dest[2].load(Relaxed);
+        if port & 1 << 16 == 0 {
+            return None;
+        }
+        let mut addr = [0u8; 16];
+        addr[..8].copy_from_slice(&self.dest[0].load(Relaxed).to_ne_bytes());
+        addr[8..].copy_from_slice(&self.dest[1].load(Relaxed).to_ne_bytes());
+        Some(Peer {
+            addr,
+            port: port as u16,
+        })
+    }
+
+    /// `other`'s own-timeout flags (dup).
+    pub(super) fn copy_flags(&self, other: &Slot) {
+        self.ours.store(other.ours.load(Relaxed), Relaxed);
+    }
+
+    pub(super) fn reset(&self, class: u8) {
+        self.class.store(class, Relaxed);
+        self.seen_received.store(0, Relaxed);
+        self.seen_acked.store(0, Relaxed);
+        self.progress.store(0, Relaxed);
+        self.ours.store(0, Relaxed);
+        self.pending.store(0, Relaxed);
+        self.ep_fd.store(0, Relaxed);
+        self.ep_events.store(0, Relaxed);
+        self.ep_count.store(0, Relaxed);
+        self.ep_next.store(0, Relaxed);
+        self.ep_joined.store(0, Relaxed);
+        self.dest[2].store(0, Relaxed);
+        self.rx.reset();
+        self.tx.reset();
+    }
+}
