@@ -48,19 +48,7 @@ static int listener(const char *host, int backlog, int rcvbuf, int *port)
 {
     int v6 = strchr(host, ':') != NULL;
     struct sockaddr_storage ss;
-    socklen_t len;
-    memset(&ss, 0, sizeof ss);
-    if (v6) {
-        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-        a->sin6_family = AF_INET6;
-        inet_pton(AF_INET6, host, &a->sin6_addr);
-        len = sizeof *a;
-    } else {
-        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-        a->sin_family = AF_INET;
-        inet_pton(AF_INET, host, &a->sin_addr);
-        len = sizeof *a;
-    }
+    socklen_t len = make_addr(host, 0, &ss);
     int l = socket(ss.ss_family, SOCK_STREAM, 0);
     if (l < 0)
         die("socket");
@@ -78,28 +66,11 @@ static int listener(const char *host, int backlog, int rcvbuf, int *port)
     return l;
 }
 
-static socklen_t addr_of(const char *host, int port, struct sockaddr_storage *ss)
-{
-    memset(ss, 0, sizeof *ss);
-    if (strchr(host, ':')) {
-        struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
-        a->sin6_family = AF_INET6;
-        a->sin6_port = htons(port);
-        inet_pton(AF_INET6, host, &a->sin6_addr);
-        return sizeof *a;
-    }
-    struct sockaddr_in *a = (struct sockaddr_in *)ss;
-    a->sin_family = AF_INET;
-    a->sin_port = htons(port);
-    inet_pton(AF_INET, host, &a->sin_addr);
-    return sizeof *a;
-}
-
 /* A socket of PROTO connected (blocking) to HOST:PORT. */
 static int dial_proto(const char *host, int port, int proto)
 {
     struct sockaddr_storage ss;
-    socklen_t len = addr_of(host, port, &ss);
+    socklen_t len = make_addr(host, port, &ss);
     int s = socket(ss.ss_family, SOCK_STREAM, proto);
     if (s < 0)
         return -1;
@@ -123,7 +94,7 @@ static int full_queue(int *port)
 {
     int l = listener("127.0.0.1", 0, 0, port);
     struct sockaddr_storage ss;
-    socklen_t len = addr_of("127.0.0.1", *port, &ss);
+    socklen_t len = make_addr("127.0.0.1", *port, &ss);
     for (int i = 0; i < 3; i++) {
         int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
         connect(s, (struct sockaddr *)&ss, len);
@@ -257,7 +228,7 @@ static int mode_reuse(const char *op)
     if (!strcmp(op, "connect")) {
         lx = full_queue(&px);
         b.fd = socket(AF_INET, SOCK_STREAM, 0);
-        b.tolen = addr_of("127.0.0.1", px, &b.to);
+        b.tolen = make_addr("127.0.0.1", px, &b.to);
     } else {
         lx = listener("127.0.0.1", 8, !strcmp(op, "send") ? 4096 : 0, &px);
         b.fd = dial4(px);
@@ -533,7 +504,7 @@ static int mode_longjmp_connect(void)
     full_queue(&p);
     int s = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_storage ss;
-    socklen_t len = addr_of("127.0.0.1", p, &ss);
+    socklen_t len = make_addr("127.0.0.1", p, &ss);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_alarm;
@@ -693,7 +664,7 @@ static int mode_connect_soerror(void)
     full_queue(&p);
     int s = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_storage ss;
-    socklen_t len = addr_of("127.0.0.1", p, &ss);
+    socklen_t len = make_addr("127.0.0.1", p, &ss);
     double st = now_ms();
     int r = connect(s, (struct sockaddr *)&ss, len);
     int e = r < 0 ? errno : 0;
@@ -712,7 +683,7 @@ static int mode_connect_again(void)
     struct timeval tv = {0, 300000};
     setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     struct sockaddr_storage ss;
-    socklen_t len = addr_of("127.0.0.1", p, &ss);
+    socklen_t len = make_addr("127.0.0.1", p, &ss);
     for (int i = 1; i <= 2; i++) {
         double st = now_ms();
         int r = connect(s, (struct sockaddr *)&ss, len);
@@ -812,8 +783,6 @@ int main(int argc, char **argv)
         T = atof(argv[2]);
     const char *arg = argc > 3 ? argv[3] : "";
     (void)since;
-    (void)waiting;
-    (void)opaque;
     if (!strcmp(m, "select_edge"))
         return mode_select_edge(1);
     if (!strcmp(m, "select_heap"))
