@@ -53,23 +53,12 @@ fn musl_lib() -> PathBuf {
 fn muslclient() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        std::fs::create_dir_all(musl_dir()).unwrap();
-        let bin = musl_dir().join("muslclient");
-        let tmp = musl_dir().join(format!("muslclient.tmp.{}", std::process::id()));
-        let out = Command::new("musl-gcc")
-            .args(["-O2", "-Wall", "-o"])
-            .arg(&tmp)
-            .arg(manifest_dir().join("tests/c/muslclient.c"))
-            .stdin(Stdio::null())
-            .output()
-            .expect("musl-gcc not found (Debian package musl-tools)");
-        assert!(
-            out.status.success() && out.stderr.is_empty(),
-            "musl-gcc: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        std::fs::rename(&tmp, &bin).unwrap();
-        bin
+        common::gcc(
+            "musl-gcc",
+            &common::c_source("muslclient"),
+            &musl_dir().join("muslclient"),
+            &["-O2", "-Wall"],
+        )
     })
     .clone()
 }

@@ -369,25 +369,10 @@ fn exitcode() -> &'static ExitCode {
             "#include <stdlib.h>\nint main(int argc, char **argv) { return argc > 1 ? atoi(argv[1]) : 0; }\n",
         )
         .unwrap();
+        // (static builds need libc6-dev's libc.a)
         let build = |name: &str, flags: &[&str]| {
-            let out = dir.join(name);
-            let tmp = dir.join(format!("{name}.tmp.{}", std::process::id()));
-            let r = Command::new("gcc")
-                .args(["-O1", "-Wall"])
-                .args(flags)
-                .arg("-o")
-                .arg(&tmp)
-                .arg(&src)
-                .stdin(Stdio::null())
-                .output()
-                .expect("cannot run gcc");
-            assert!(
-                r.status.success(),
-                "gcc {flags:?} failed (static builds need libc6-dev's libc.a):\n{}",
-                String::from_utf8_lossy(&r.stderr)
-            );
-            std::fs::rename(&tmp, &out).unwrap();
-            out
+            let flags = [&["-O1", "-Wall"], flags].concat();
+            gcc("gcc", &src, &dir.join(name), &flags)
         };
         let bins = ExitCode {
             dynamic: build("exitcode-dynamic", &[]),

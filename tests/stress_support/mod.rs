@@ -9,57 +9,32 @@
 //! bounded.
 #![allow(dead_code)]
 
-use crate::common::{Fields, Outcome, Run, manifest_dir, parse_fields};
-use std::collections::HashMap;
+use crate::common::{Fields, Outcome, Run, c_build, manifest_dir, parse_fields};
 use std::ffi::OsString;
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// Where the stress programs are built (next to the library's build).
-fn out_dir() -> PathBuf {
-    manifest_dir().join("target").join("preload").join("stress")
-}
+/// Flags of the stress programs: the clients' flags and `-pthread`.
+pub const STRESS_FLAGS: &[&str] = &["-O2", "-pthread", "-D_FORTIFY_SOURCE=2", "-Wall"];
 
-/// Compiles tests/c/NAME.c once per test binary:
-/// `gcc -O2 -pthread -D_FORTIFY_SOURCE=2 -Wall -I tests/stress_support`,
-/// warnings are errors. Returns the program's path.
+/// Compiles tests/c/NAME.c once per test binary into
+/// target/preload/stress/NAME, through the harness's one gcc path
+/// (warnings are errors). Returns the program's path.
 pub fn bin(name: &str) -> PathBuf {
-    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
-    let map = BUILT.get_or_init(|| Mutex::new(HashMap::new()));
-    let mut map = map.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(p) = map.get(name) {
-        return p.clone();
-    }
-    let dir = out_dir();
-    std::fs::create_dir_all(&dir).unwrap();
-    let exe = dir.join(name);
-    let tmp = dir.join(format!("{name}.tmp.{}", std::process::id()));
-    let src = manifest_dir()
-        .join("tests")
-        .join("c")
-        .join(format!("{name}.c"));
-    let out = Command::new("gcc")
-        .args(["-O2", "-pthread", "-D_FORTIFY_SOURCE=2", "-Wall", "-I"])
-        .arg(manifest_dir().join("tests").join("stress_support"))
-        .arg("-o")
-        .arg(&tmp)
-        .arg(&src)
-        .stdin(Stdio::null())
-        .output()
-        .expect("cannot run gcc (Debian package gcc)");
-    assert!(
-        out.status.success() && out.stderr.is_empty(),
-        "compiling {} failed or warned:\n{}",
-        src.display(),
-        String::from_utf8_lossy(&out.stderr)
+    let inc = format!(
+        "-I{}",
+        manifest_dir()
+            .join("tests")
+            .join("stress_support")
+            .display()
     );
-    std::fs::rename(&tmp, &exe).unwrap();
-    map.insert(name.to_string(), exe.clone());
-    exe
+    let mut flags = STRESS_FLAGS.to_vec();
+    flags.push(&inc);
+    c_build("gcc", name, &format!("stress/{name}"), &flags)
 }
 
 /// A stress program with arguments (not preloaded yet: add `.secs(..)`).
