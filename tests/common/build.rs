@@ -236,6 +236,21 @@ pub fn hooks() -> Vec<String> {
     HOOKS.get_or_init(read_hook_table).clone()
 }
 
+/// Asserts that every name in `calls` is a hook (in the real_fns! table)
+/// and that the built library exports it.
+pub fn assert_hooked(calls: &[&str]) {
+    let hooks = hooks();
+    let exports = exported_symbols(&preload_lib());
+    let missing: Vec<&&str> = calls
+        .iter()
+        .filter(|c| !hooks.iter().any(|h| h == *c) || !exports.iter().any(|e| e == *c))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "no hook for {missing:?}: the real_fns! table has {hooks:?}, the library exports {exports:?}"
+    );
+}
+
 fn read_hook_table() -> Vec<String> {
     let mut files = Vec::new();
     let mut dirs = vec![manifest_dir().join("src")];
