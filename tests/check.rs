@@ -3,13 +3,11 @@
 //! (the lines for `$GITHUB_ENV`, checked by running a program with them).
 
 mod common;
-mod wrapsupport;
 
-use common::{manifest_dir, preload_lib};
+use common::{Ran, manifest_dir, preload_lib, run, s};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::Duration;
-use wrapsupport::{Ran, run, s};
 
 const LIMIT: Duration = Duration::from_secs(10);
 

@@ -10,15 +10,13 @@
 //! 127.0.0.1 only; every child runs in its own process group, killed by id.
 
 mod common;
-mod wrapsupport;
 
-use common::{manifest_dir, preload_lib};
+use common::{Ran, manifest_dir, preload_lib, run, s};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
-use wrapsupport::{Ran, run, s};
 
 fn musl_dir() -> PathBuf {
     manifest_dir().join("target").join("preload-musl")

@@ -10,7 +10,7 @@
 mod common;
 
 use common::*;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const LIMIT: Duration = Duration::from_secs(20);
 
@@ -655,9 +655,15 @@ fn item18_bad_secs_maps_nothing_and_probes_nothing() {
         .stderr(std::process::Stdio::from(std::os::fd::OwnedFd::from(
             theirs,
         )));
-    let st = cmd.status().expect("strace");
+    let end = Group::spawn(&mut cmd)
+        .expect("strace")
+        .finish(Instant::now(), LIMIT);
     drop(cmd);
-    assert!(st.success(), "strace /bin/true: {st:?}");
+    assert!(
+        !end.killed && end.status.success(),
+        "strace /bin/true: {:?}",
+        end.status
+    );
     ours.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut warning = String::new();
     let _ = std::io::Read::read_to_string(&mut &ours, &mut warning);

@@ -44,6 +44,121 @@ pub fn scrub_env(cmd: &mut Command) -> &mut Command {
     cmd
 }
 
+/// A child that leads its own process group (`Group::spawn` makes it so):
+/// dropping it kills the group (by its id, the child's PID) and reaps the
+/// child. The one place where the harness kills a child.
+pub struct Group(pub Child);
+
+impl Group {
+    /// Starts `cmd` as the leader of a new process group.
+    pub fn spawn(cmd: &mut Command) -> std::io::Result<Group> {
+        cmd.process_group(0).spawn().map(Group)
+    }
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+    /// SIGKILL to the whole group: the child and whatever it started.
+    pub fn kill(&mut self) {
+        // SAFETY: plain kill(2) on the process group this harness created.
+        unsafe { libc::kill(-(self.0.id() as i32), libc::SIGKILL) };
+    }
+    /// Waits for the child until `deadline`; `None` if it still runs then.
+    pub fn wait_until(&mut self, deadline: Instant) -> Option<ExitStatus> {
+        // bounded: ends at the deadline at the latest
+        loop {
+            if let Some(s) = self.0.try_wait().expect("try_wait failed") {
+                return Some(s);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+    /// Waits until `limit` after `start`, then kills the group (leftovers
+    /// too, also when the child ended by itself) and reaps the child.
+    pub fn finish(&mut self, start: Instant, limit: Duration) -> Finished {
+        let status = self.wait_until(start + limit);
+        let elapsed = start.elapsed();
+        self.kill();
+        let (status, killed) = match status {
+            Some(s) => (s, false),
+            None => (self.0.wait().expect("wait after kill failed"), true),
+        };
+        Finished {
+            status,
+            killed,
+            elapsed,
+        }
+    }
+}
+
+/// How a [`Group`] ended: its status, whether it was still running at the
+/// limit (and killed), and the time from start to its end or the limit.
+pub struct Finished {
+    pub status: ExitStatus,
+    pub killed: bool,
+    pub elapsed: Duration,
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Reads `r` to its end in a thread.
+pub fn read_all<R: Read + Send + 'static>(mut r: R) -> JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = r.read_to_end(&mut v);
+        v
+    })
+}
+
+/// What [`run`] gave.
+pub struct Ran {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+/// Runs `argv` with a cleared environment (`PATH=/usr/bin:/bin`) plus
+/// `env`, stdin from /dev/null, in its own process group, killed (the
+/// group, by id) after `limit`. `code` is `None` when it was killed.
+pub fn run(argv: &[&str], env: &[(&str, &str)], limit: Duration) -> Ran {
+    let mut c = Command::new(argv[0]);
+    c.args(&argv[1..])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let t0 = Instant::now();
+    let mut g = Group::spawn(&mut c).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+    let out = read_all(g.0.stdout.take().unwrap());
+    let err = read_all(g.0.stderr.take().unwrap());
+    let Finished {
+        status,
+        killed,
+        elapsed,
+    } = g.finish(t0, limit);
+    Ran {
+        code: if killed { None } else { status.code() },
+        stdout: String::from_utf8_lossy(&out.join().unwrap_or_default()).into(),
+        stderr: String::from_utf8_lossy(&err.join().unwrap_or_default()).into(),
+        elapsed,
+    }
+}
+
+/// A path as a `String` (test paths are UTF-8).
+pub fn s(p: &Path) -> String {
+    p.to_str().expect("utf-8 path").to_string()
+}
+
 /// A command to run under a time limit, with or without the library.
 #[derive(Clone)]
 pub struct Run {
@@ -140,12 +255,11 @@ impl Run {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
         let start = Instant::now();
-        let mut child = cmd
-            .spawn()
+        let mut child = Group::spawn(&mut cmd)
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.describe()));
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take().unwrap();
-        let mut stderr = child.stderr.take().unwrap();
+        let stdin = child.0.stdin.take();
+        let stdout = child.0.stdout.take().unwrap();
+        let stderr = read_all(child.0.stderr.take().unwrap());
         let (tx, rx) = mpsc::channel();
         let out_thread = thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
@@ -159,11 +273,6 @@ impl Run {
                 }
             }
         });
-        let err_thread = thread::spawn(move || {
-            let mut s = Vec::new();
-            let _ = stderr.read_to_end(&mut s);
-            String::from_utf8_lossy(&s).into_owned()
-        });
         Proc {
             child: Some(child),
             stdin,
@@ -172,20 +281,21 @@ impl Run {
             lines: Vec::new(),
             rx,
             out_thread: Some(out_thread),
-            err_thread: Some(err_thread),
+            err_thread: Some(stderr),
         }
     }
 
     /// Runs the program to its end or until `limit` has passed, whichever
-    /// comes first; at the limit the child is killed by its PID.
+    /// comes first; at the limit its process group is killed.
     pub fn run(&self, limit: Duration) -> Outcome {
         self.spawn().finish(limit)
     }
 }
 
-/// A running child. Dropping it kills the child (by PID) and reaps it.
+/// A running child. Dropping it kills the child's process group (by id)
+/// and reaps the child.
 pub struct Proc {
-    child: Option<Child>,
+    child: Option<Group>,
     /// The write end of the child's stdin pipe (`keep_stdin_open`): closed
     /// only after the child has been reaped.
     stdin: Option<ChildStdin>,
@@ -194,12 +304,12 @@ pub struct Proc {
     lines: Vec<String>,
     rx: Receiver<String>,
     out_thread: Option<JoinHandle<()>>,
-    err_thread: Option<JoinHandle<String>>,
+    err_thread: Option<JoinHandle<Vec<u8>>>,
 }
 
 impl Proc {
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+        self.child.as_ref().map(Group::pid).unwrap_or(0)
     }
 
     /// Waits up to `timeout` for a stdout line starting with `prefix`.
@@ -230,26 +340,11 @@ impl Proc {
     /// at the limit. Collects its output.
     pub fn finish(mut self, limit: Duration) -> Outcome {
         let mut child = self.child.take().expect("child already finished");
-        let deadline = self.start + limit;
-        let mut status: Option<ExitStatus> = None;
-        let mut killed = false;
-        // bounded: ends at the deadline at the latest
-        loop {
-            if let Some(s) = child.try_wait().expect("try_wait failed") {
-                status = Some(s);
-                break;
-            }
-            if Instant::now() >= deadline {
-                break;
-            }
-            thread::sleep(Duration::from_millis(5));
-        }
-        let elapsed = self.start.elapsed();
-        if status.is_none() {
-            killed = true;
-            let _ = child.kill();
-            status = Some(child.wait().expect("wait after kill failed"));
-        }
+        let Finished {
+            status,
+            killed,
+            elapsed,
+        } = child.finish(self.start, limit);
         if let Some(t) = self.out_thread.take() {
             let _ = t.join();
         }
@@ -259,11 +354,11 @@ impl Proc {
         let stderr = self
             .err_thread
             .take()
-            .map(|t| t.join().unwrap_or_default())
+            .map(|t| String::from_utf8_lossy(&t.join().unwrap_or_default()).into_owned())
             .unwrap_or_default();
         Outcome {
             what: self.what.clone(),
-            status: status.unwrap(),
+            status,
             killed,
             elapsed,
             stdout: std::mem::take(&mut self.lines),
@@ -274,10 +369,8 @@ impl Proc {
 
 impl Drop for Proc {
     fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        // the group is killed and the child reaped before stdin closes
+        drop(self.child.take());
     }
 }
 

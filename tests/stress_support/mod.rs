@@ -5,17 +5,15 @@
 //! commands whose environment is not UTF-8, and printing the figures of the
 //! README's reliability section.
 //!
-//! Every child is killed by its PID when its guard drops; every wait here is
-//! bounded.
+//! Children run through tests/common's runner (own process group, killed by
+//! id); every wait here is bounded.
 #![allow(dead_code)]
 
-use crate::common::{Fields, Outcome, Run, c_build, manifest_dir, parse_fields};
+use crate::common::{Fields, Group, Outcome, Run, c_build, manifest_dir, parse_fields, read_all};
 use std::ffi::OsString;
-use std::io::Read;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
-use std::thread;
 use std::time::{Duration, Instant};
 
 /// Flags of the stress programs: the clients' flags and `-pthread`.
@@ -119,18 +117,6 @@ pub struct RawOutcome {
     pub stderr: Vec<u8>,
 }
 
-/// Kills the child by its PID (and reaps it) when dropped.
-struct ChildGuard(Option<Child>);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
 /// Runs `program args` with exactly the environment `env` (nothing else
 /// inherited), stdin from /dev/null, for at most `limit`.
 pub fn run_raw(
@@ -148,42 +134,13 @@ pub fn run_raw(
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let mut child = cmd.spawn().expect("spawn");
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let to = thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = out.read_to_end(&mut v);
-        v
-    });
-    let te = thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = err.read_to_end(&mut v);
-        v
-    });
-    let mut guard = ChildGuard(Some(child));
-    let deadline = Instant::now() + limit;
-    let mut killed = false;
-    let status;
-    // bounded: ends at the deadline at the latest
-    loop {
-        let c = guard.0.as_mut().unwrap();
-        if let Some(s) = c.try_wait().expect("try_wait") {
-            status = s;
-            break;
-        }
-        if Instant::now() >= deadline {
-            killed = true;
-            let _ = c.kill();
-            status = c.wait().expect("wait");
-            break;
-        }
-        thread::sleep(Duration::from_millis(2));
-    }
-    guard.0 = None;
+    let mut g = Group::spawn(&mut cmd).expect("spawn");
+    let to = read_all(g.0.stdout.take().unwrap());
+    let te = read_all(g.0.stderr.take().unwrap());
+    let end = g.finish(Instant::now(), limit);
     RawOutcome {
-        code: status.code(),
-        killed,
+        code: end.status.code(),
+        killed: end.killed,
         stdout: to.join().unwrap_or_default(),
         stderr: te.join().unwrap_or_default(),
     }
