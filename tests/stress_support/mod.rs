@@ -1,7 +1,6 @@
 //! Helpers of the stress and fault suite (tests/stress*.rs), on top of the
 //! shared harness in tests/common: building the C stress programs
-//! (tests/c/stress*.c, with `-pthread` and tests/stress_support/
-//! stress_common.h), reading their `check ...`/`result ...` lines, running
+//! (tests/c/stress*.c, with `-pthread` and tests/c/stress_common.h), reading their `check ...`/`result ...` lines, running
 //! commands whose environment is not UTF-8, and printing the figures of the
 //! README's reliability section.
 //!
@@ -9,7 +8,7 @@
 //! id); every wait here is bounded.
 #![allow(dead_code)]
 
-use crate::common::{Fields, Group, Outcome, Run, c_build, manifest_dir, parse_fields, read_all};
+use crate::common::{Fields, Group, Outcome, Run, c_build, parse_fields, read_all};
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -23,16 +22,7 @@ pub const STRESS_FLAGS: &[&str] = &["-O2", "-pthread", "-D_FORTIFY_SOURCE=2", "-
 /// target/preload/stress/NAME, through the harness's one gcc path
 /// (warnings are errors). Returns the program's path.
 pub fn bin(name: &str) -> PathBuf {
-    let inc = format!(
-        "-I{}",
-        manifest_dir()
-            .join("tests")
-            .join("stress_support")
-            .display()
-    );
-    let mut flags = STRESS_FLAGS.to_vec();
-    flags.push(&inc);
-    c_build("gcc", name, &format!("stress/{name}"), &flags)
+    c_build("gcc", name, &format!("stress/{name}"), STRESS_FLAGS)
 }
 
 /// A stress program with arguments (not preloaded yet: add `.secs(..)`).
