@@ -236,6 +236,22 @@ pub fn hooks() -> Vec<String> {
     HOOKS.get_or_init(read_hook_table).clone()
 }
 
+/// Asserts that `client` imports every name in `calls` (so it really calls
+/// them, fortified ones included) and that each is a hook of the library.
+pub fn assert_client_hooked(client: &Path, calls: &[&str]) {
+    let imports = imported_symbols(client);
+    let missing: Vec<&&str> = calls
+        .iter()
+        .filter(|c| !imports.iter().any(|i| i == *c))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} does not import {missing:?}: {imports:?}",
+        client.display()
+    );
+    assert_hooked(calls);
+}
+
 /// Asserts that every name in `calls` is a hook (in the real_fns! table)
 /// and that the built library exports it.
 pub fn assert_hooked(calls: &[&str]) {
