@@ -3,14 +3,11 @@
 //! (the lines for `$GITHUB_ENV`, checked by running a program with them).
 
 mod common;
-mod wrapsupport;
 
-use common::{manifest_dir, preload_lib};
+use common::{Ran, manifest_dir, preload_lib, run, s};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::Duration;
-use wrapsupport::{Ran, run, s};
 
 const LIMIT: Duration = Duration::from_secs(10);
 
@@ -38,21 +35,7 @@ fn gcc(dir: &std::path::Path, name: &str, cc: &str, flags: &[&str]) -> PathBuf {
         "#include <stdio.h>\nint main(void) { FILE *f = fopen(\"ran\", \"w\"); return f ? 0 : 1; }\n",
     )
     .unwrap();
-    let out = dir.join(name);
-    let r = Command::new(cc)
-        .args(flags)
-        .arg("-o")
-        .arg(&out)
-        .arg(&src)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("{cc}: {e}"));
-    assert!(
-        r.status.success(),
-        "{cc}: {}",
-        String::from_utf8_lossy(&r.stderr)
-    );
-    out
+    common::gcc(cc, &src, &dir.join(name), flags)
 }
 
 fn check(target: &str, env: &[(&str, &str)]) -> Ran {

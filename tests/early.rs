@@ -3,26 +3,17 @@
 
 mod common;
 
-use common::{manifest_dir, preload_lib};
+use common::{c_preload, preload_lib, scrub_env};
 use std::process::Command;
 
 #[test]
 fn hooks_work_before_our_constructor() {
     let lib = preload_lib();
-    let dir = lib.parent().unwrap().join("early");
-    std::fs::create_dir_all(&dir).unwrap();
-    let early = dir.join("libearly.so");
-    let st = Command::new("gcc")
-        .args(["-shared", "-fPIC", "-O2", "-o"])
-        .arg(&early)
-        .arg(manifest_dir().join("tests/c/early.c"))
-        .status()
-        .expect("gcc");
-    assert!(st.success(), "gcc failed");
+    let early = c_preload("early");
     // Our library first: ld.so initialises the later preload (libearly)
     // first. An invalid TIMEOUTSOCK_SECS makes our constructor print a
     // line, which shows the order.
-    let out = Command::new("/bin/true")
+    let out = scrub_env(&mut Command::new("/bin/true"))
         .env(
             "LD_PRELOAD",
             format!("{} {}", lib.display(), early.display()),

@@ -10,15 +10,13 @@
 //! 127.0.0.1 only; every child runs in its own process group, killed by id.
 
 mod common;
-mod wrapsupport;
 
-use common::{manifest_dir, preload_lib};
+use common::{Ran, manifest_dir, preload_lib, run, s};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
-use wrapsupport::{Ran, run, s};
 
 fn musl_dir() -> PathBuf {
     manifest_dir().join("target").join("preload-musl")
@@ -53,23 +51,12 @@ fn musl_lib() -> PathBuf {
 fn muslclient() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        std::fs::create_dir_all(musl_dir()).unwrap();
-        let bin = musl_dir().join("muslclient");
-        let tmp = musl_dir().join(format!("muslclient.tmp.{}", std::process::id()));
-        let out = Command::new("musl-gcc")
-            .args(["-O2", "-Wall", "-o"])
-            .arg(&tmp)
-            .arg(manifest_dir().join("tests/c/muslclient.c"))
-            .stdin(Stdio::null())
-            .output()
-            .expect("musl-gcc not found (Debian package musl-tools)");
-        assert!(
-            out.status.success() && out.stderr.is_empty(),
-            "musl-gcc: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        std::fs::rename(&tmp, &bin).unwrap();
-        bin
+        common::gcc(
+            "musl-gcc",
+            &common::c_source("muslclient"),
+            &musl_dir().join("muslclient"),
+            &["-O2", "-Wall"],
+        )
     })
     .clone()
 }

@@ -4,12 +4,10 @@
 //! the library needs (the minimum glibc stated in the README).
 
 mod common;
-mod wrapsupport;
 
-use common::{manifest_dir, preload_lib};
+use common::{manifest_dir, preload_lib, run, s};
 use std::process::{Command, Stdio};
 use std::time::Duration;
-use wrapsupport::{run, s};
 
 fn triplet() -> String {
     let o = Command::new("gcc").arg("-dumpmachine").output().unwrap();

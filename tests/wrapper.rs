@@ -14,7 +14,7 @@ use common::*;
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fmt;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
@@ -136,8 +136,7 @@ impl Cmd {
             Stdio::null()
         })
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
+        .stderr(Stdio::piped());
         let (close_stdin, ignore_sigpipe) = (self.close_stdin, self.ignore_sigpipe);
         // SAFETY: the closure only makes async-signal-safe calls (close,
         // signal) between fork and exec.
@@ -153,11 +152,9 @@ impl Cmd {
             });
         }
         let start = Instant::now();
-        let child = c
-            .spawn()
+        let mut g = Group::spawn(&mut c)
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.describe()));
-        let mut g = Group(child);
-        let pid = g.0.id();
+        let pid = g.pid();
         let input = g.0.stdin.take();
         let data = self.stdin.clone().unwrap_or_default();
         let writer = thread::spawn(move || {
@@ -165,34 +162,13 @@ impl Cmd {
                 let _ = i.write_all(&data);
             }
         });
-        let mut out = g.0.stdout.take().unwrap();
-        let mut err = g.0.stderr.take().unwrap();
-        let out_t = thread::spawn(move || {
-            let mut v = Vec::new();
-            let _ = out.read_to_end(&mut v);
-            v
-        });
-        let err_t = thread::spawn(move || {
-            let mut v = Vec::new();
-            let _ = err.read_to_end(&mut v);
-            String::from_utf8_lossy(&v).into_owned()
-        });
-        let mut status = None;
-        // bounded: ends at the limit at the latest
-        while start.elapsed() < limit {
-            if let Some(s) = g.0.try_wait().expect("try_wait") {
-                status = Some(s);
-                break;
-            }
-            thread::sleep(Duration::from_millis(5));
-        }
-        let elapsed = start.elapsed();
-        let killed = status.is_none();
-        g.kill();
-        let status = match status {
-            Some(s) => s,
-            None => g.0.wait().expect("wait after kill"),
-        };
+        let out_t = read_all(g.0.stdout.take().unwrap());
+        let err_t = read_all(g.0.stderr.take().unwrap());
+        let Finished {
+            status,
+            killed,
+            elapsed,
+        } = g.finish(start, limit);
         let _ = writer.join();
         Ran {
             what: self.describe(),
@@ -201,26 +177,8 @@ impl Cmd {
             killed,
             elapsed,
             stdout: out_t.join().unwrap_or_default(),
-            stderr: err_t.join().unwrap_or_default(),
+            stderr: String::from_utf8_lossy(&err_t.join().unwrap_or_default()).into_owned(),
         }
-    }
-}
-
-/// The child, leader of its own process group: dropping it kills the group
-/// (by its id, the child's PID) and reaps the child.
-struct Group(std::process::Child);
-
-impl Group {
-    fn kill(&mut self) {
-        // SAFETY: plain kill(2) on the group this test created.
-        unsafe { libc::kill(-(self.0.id() as i32), libc::SIGKILL) };
-    }
-}
-
-impl Drop for Group {
-    fn drop(&mut self) {
-        self.kill();
-        let _ = self.0.wait();
     }
 }
 
@@ -329,10 +287,6 @@ impl Drop for TempDir {
     }
 }
 
-fn s(p: &Path) -> String {
-    p.to_str().expect("utf-8 path").to_string()
-}
-
 fn write_file(p: &Path, data: &str, mode: u32) {
     if let Some(d) = p.parent() {
         std::fs::create_dir_all(d).unwrap();
@@ -369,25 +323,10 @@ fn exitcode() -> &'static ExitCode {
             "#include <stdlib.h>\nint main(int argc, char **argv) { return argc > 1 ? atoi(argv[1]) : 0; }\n",
         )
         .unwrap();
+        // (static builds need libc6-dev's libc.a)
         let build = |name: &str, flags: &[&str]| {
-            let out = dir.join(name);
-            let tmp = dir.join(format!("{name}.tmp.{}", std::process::id()));
-            let r = Command::new("gcc")
-                .args(["-O1", "-Wall"])
-                .args(flags)
-                .arg("-o")
-                .arg(&tmp)
-                .arg(&src)
-                .stdin(Stdio::null())
-                .output()
-                .expect("cannot run gcc");
-            assert!(
-                r.status.success(),
-                "gcc {flags:?} failed (static builds need libc6-dev's libc.a):\n{}",
-                String::from_utf8_lossy(&r.stderr)
-            );
-            std::fs::rename(&tmp, &out).unwrap();
-            out
+            let flags = [&["-O1", "-Wall"], flags].concat();
+            gcc("gcc", &src, &dir.join(name), &flags)
         };
         let bins = ExitCode {
             dynamic: build("exitcode-dynamic", &[]),

@@ -1,7 +1,7 @@
 /*
  * tsclient: the test client of libtimeoutsock's integration tests.
  *
- * Built by the test harness (tests/common/mod.rs) with
+ * Built by the test harness (tests/common/build.rs) with
  *     gcc -O2 -D_FORTIFY_SOURCE=2 -Wall -o tsclient tsclient.c
  * so that the "_chk" read modes below go through glibc's fortified entry
  * points (__read_chk, __recv_chk, __recvfrom_chk) while the plain modes call
@@ -69,26 +69,6 @@ static void usage(void)
 
 /* ---- addresses ---------------------------------------------------------- */
 
-static socklen_t make_addr(const char *host, int port, struct sockaddr_storage *ss)
-{
-    memset(ss, 0, sizeof *ss);
-    if (strchr(host, ':')) {
-        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons(port);
-        if (inet_pton(AF_INET6, host, &a6->sin6_addr) != 1)
-            die("inet_pton");
-        return sizeof *a6;
-    } else {
-        struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
-        a4->sin_family = AF_INET;
-        a4->sin_port = htons(port);
-        if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
-            die("inet_pton");
-        return sizeof *a4;
-    }
-}
-
 static int tcp_socket(const struct sockaddr_storage *ss, int extra_type)
 {
     int fd = socket(ss->ss_family, SOCK_STREAM | extra_type, 0);
@@ -97,31 +77,10 @@ static int tcp_socket(const struct sockaddr_storage *ss, int extra_type)
     return fd;
 }
 
-/* A connected blocking TCP socket; a failed connect is a setup error. */
-static int dial(const char *host, const char *port)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = make_addr(host, atoi(port), &ss);
-    int fd = tcp_socket(&ss, 0);
-    if (connect(fd, (struct sockaddr *)&ss, len) != 0)
-        die("connect");
-    return fd;
-}
-
 /* ---- checksums and test data --------------------------------------------- */
 
-/* FNV-1a 64, the same as tests/common/mod.rs */
-static uint64_t fnv(uint64_t h, const unsigned char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-#define FNV_INIT 0xcbf29ce484222325ULL
 
-/* xorshift64 stream, the same as tests/common/mod.rs */
+/* xorshift64 stream, the same as tests/common/data.rs */
 static void fill_pattern(unsigned char *p, size_t n)
 {
     uint64_t x = 0x9E3779B97F4A7C15ULL;

@@ -3,7 +3,7 @@
  * pselect, epoll_wait, epoll_pwait, epoll_pwait2, __poll_chk, __ppoll_chk)
  * and for stdio streams on sockets.
  *
- * Built by the test harness (tests/common/mod.rs) with
+ * Built by the test harness (tests/common/build.rs) with
  *     gcc -O2 -D_FORTIFY_SOURCE=2 -Wall -o waitclient waitclient.c
  * The "poll_chk"/"ppoll_chk" kinds pass a global array of known size with a
  * count that is not a compile-time constant, so the fortified headers turn
@@ -121,26 +121,6 @@ static void usage(void)
 
 /* ---- addresses and connections --------------------------------------------- */
 
-static socklen_t make_addr(const char *host, int port, struct sockaddr_storage *ss)
-{
-    memset(ss, 0, sizeof *ss);
-    if (strchr(host, ':')) {
-        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons(port);
-        if (inet_pton(AF_INET6, host, &a6->sin6_addr) != 1)
-            die("inet_pton");
-        return sizeof *a6;
-    } else {
-        struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
-        a4->sin_family = AF_INET;
-        a4->sin_port = htons(port);
-        if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
-            die("inet_pton");
-        return sizeof *a4;
-    }
-}
-
 static struct sockaddr_storage peer_ss;
 static socklen_t peer_len;
 
@@ -158,15 +138,10 @@ static int nb_connect(const char *host, const char *port)
 }
 
 /* A connected blocking TCP socket. */
-static int dial(const char *host, const char *port)
+static int dial_peer(const char *host, const char *port)
 {
     peer_len = make_addr(host, atoi(port), &peer_ss);
-    int fd = socket(peer_ss.ss_family, SOCK_STREAM, 0);
-    if (fd < 0)
-        die("socket");
-    if (connect(fd, (struct sockaddr *)&peer_ss, peer_len) != 0)
-        die("connect");
-    return fd;
+    return dial(host, port);
 }
 
 /* ---- one wait, of any kind --------------------------------------------------- */
@@ -548,7 +523,7 @@ static int cmd_pool_probe(const char *kind, int argc, char **argv)
         usage();
     long total_ms = atol(argv[2]);
     long gap_ms = atol(argv[3]);
-    int fd = dial(argv[0], argv[1]);
+    int fd = dial_peer(argv[0], argv[1]);
     double t0 = now_ms();
     int probes = 0, nonzero = 0, last = 0, lastrev = 0;
     /* bounded: by time, and at most 100000 probes */
@@ -723,7 +698,7 @@ static int cmd_bystander(int argc, char **argv)
 {
     if (argc < 3)
         usage();
-    int b = dial(argv[0], argv[2]); /* the echo server: idle, never waited on */
+    int b = dial_peer(argv[0], argv[2]); /* the echo server: idle, never waited on */
     int fd = nb_connect(argv[0], argv[1]);
     wait_connected("poll", fd);
     send_request(fd);
@@ -761,16 +736,6 @@ static int cmd_bystander(int argc, char **argv)
 
 /* ---- drain: wait and read until EOF -------------------------------------------- */
 
-/* FNV-1a 64, the same as tests/common/mod.rs */
-static uint64_t fnv(uint64_t h, const unsigned char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
 static int cmd_drain(const char *kind, int argc, char **argv)
 {
     if (argc < 2)
@@ -778,7 +743,7 @@ static int cmd_drain(const char *kind, int argc, char **argv)
     int fd = nb_connect(argv[0], argv[1]);
     wait_connected(kind, fd);
     long total = 0;
-    uint64_t h = 0xcbf29ce484222325ULL;
+    uint64_t h = FNV_INIT;
     ssize_t r = 0;
     int e = 0, waits = 0;
     waiting(kind);
@@ -930,7 +895,7 @@ static int cmd_fdopen_fgets(int argc, char **argv)
 {
     if (argc < 2)
         usage();
-    int fd = dial(argv[0], argv[1]);
+    int fd = dial_peer(argv[0], argv[1]);
     if (argc > 2) {
         long ms = atol(argv[2]);
         struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
@@ -981,7 +946,7 @@ static int cmd_fclose_reuse(int argc, char **argv)
     int timedout = strcmp(how, "timedout") == 0;
     if (!timedout && strcmp(how, "poll") != 0 && strcmp(how, "read") != 0)
         usage();
-    int s = dial(argv[0], argv[1]);
+    int s = dial_peer(argv[0], argv[1]);
     FILE *fp = fdopen(s, "r+");
     if (!fp)
         die("fdopen");

@@ -1,65 +1,28 @@
 //! Helpers of the stress and fault suite (tests/stress*.rs), on top of the
 //! shared harness in tests/common: building the C stress programs
-//! (tests/c/stress*.c, with `-pthread` and tests/stress_support/
-//! stress_common.h), reading their `check ...`/`result ...` lines, running
+//! (tests/c/stress*.c, with `-pthread` and tests/c/stress_common.h), reading their `check ...`/`result ...` lines, running
 //! commands whose environment is not UTF-8, and printing the figures of the
 //! README's reliability section.
 //!
-//! Every child is killed by its PID when its guard drops; every wait here is
-//! bounded.
+//! Children run through tests/common's runner (own process group, killed by
+//! id); every wait here is bounded.
 #![allow(dead_code)]
 
-use crate::common::{Fields, Outcome, Run, manifest_dir, parse_fields};
-use std::collections::HashMap;
+use crate::common::{Fields, Group, Outcome, Run, c_build, parse_fields, read_all};
 use std::ffi::OsString;
-use std::io::Read;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
-use std::thread;
+use std::process::{Command, Stdio};
+
 use std::time::{Duration, Instant};
 
-/// Where the stress programs are built (next to the library's build).
-fn out_dir() -> PathBuf {
-    manifest_dir().join("target").join("preload").join("stress")
-}
+/// Flags of the stress programs: the clients' flags and `-pthread`.
+pub const STRESS_FLAGS: &[&str] = &["-O2", "-pthread", "-D_FORTIFY_SOURCE=2", "-Wall"];
 
-/// Compiles tests/c/NAME.c once per test binary:
-/// `gcc -O2 -pthread -D_FORTIFY_SOURCE=2 -Wall -I tests/stress_support`,
-/// warnings are errors. Returns the program's path.
+/// Compiles tests/c/NAME.c once per test binary into
+/// target/preload/stress/NAME, through the harness's one gcc path
+/// (warnings are errors). Returns the program's path.
 pub fn bin(name: &str) -> PathBuf {
-    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
-    let map = BUILT.get_or_init(|| Mutex::new(HashMap::new()));
-    let mut map = map.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(p) = map.get(name) {
-        return p.clone();
-    }
-    let dir = out_dir();
-    std::fs::create_dir_all(&dir).unwrap();
-    let exe = dir.join(name);
-    let tmp = dir.join(format!("{name}.tmp.{}", std::process::id()));
-    let src = manifest_dir()
-        .join("tests")
-        .join("c")
-        .join(format!("{name}.c"));
-    let out = Command::new("gcc")
-        .args(["-O2", "-pthread", "-D_FORTIFY_SOURCE=2", "-Wall", "-I"])
-        .arg(manifest_dir().join("tests").join("stress_support"))
-        .arg("-o")
-        .arg(&tmp)
-        .arg(&src)
-        .stdin(Stdio::null())
-        .output()
-        .expect("cannot run gcc (Debian package gcc)");
-    assert!(
-        out.status.success() && out.stderr.is_empty(),
-        "compiling {} failed or warned:\n{}",
-        src.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::rename(&tmp, &exe).unwrap();
-    map.insert(name.to_string(), exe.clone());
-    exe
+    c_build("gcc", name, &format!("stress/{name}"), STRESS_FLAGS)
 }
 
 /// A stress program with arguments (not preloaded yet: add `.secs(..)`).
@@ -144,18 +107,6 @@ pub struct RawOutcome {
     pub stderr: Vec<u8>,
 }
 
-/// Kills the child by its PID (and reaps it) when dropped.
-struct ChildGuard(Option<Child>);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
 /// Runs `program args` with exactly the environment `env` (nothing else
 /// inherited), stdin from /dev/null, for at most `limit`.
 pub fn run_raw(
@@ -173,42 +124,13 @@ pub fn run_raw(
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let mut child = cmd.spawn().expect("spawn");
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let to = thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = out.read_to_end(&mut v);
-        v
-    });
-    let te = thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = err.read_to_end(&mut v);
-        v
-    });
-    let mut guard = ChildGuard(Some(child));
-    let deadline = Instant::now() + limit;
-    let mut killed = false;
-    let status;
-    // bounded: ends at the deadline at the latest
-    loop {
-        let c = guard.0.as_mut().unwrap();
-        if let Some(s) = c.try_wait().expect("try_wait") {
-            status = s;
-            break;
-        }
-        if Instant::now() >= deadline {
-            killed = true;
-            let _ = c.kill();
-            status = c.wait().expect("wait");
-            break;
-        }
-        thread::sleep(Duration::from_millis(2));
-    }
-    guard.0 = None;
+    let mut g = Group::spawn(&mut cmd).expect("spawn");
+    let to = read_all(g.0.stdout.take().unwrap());
+    let te = read_all(g.0.stderr.take().unwrap());
+    let end = g.finish(Instant::now(), limit);
     RawOutcome {
-        code: status.code(),
-        killed,
+        code: end.status.code(),
+        killed: end.killed,
         stdout: to.join().unwrap_or_default(),
         stderr: te.join().unwrap_or_default(),
     }

@@ -1,7 +1,9 @@
 /*
  * Helpers shared by the stress and fault programs (tests/c/stress*.c).
  * Built by tests/stress_support/mod.rs with
- *     gcc -O2 -pthread -D_FORTIFY_SOURCE=2 -Wall -I tests/stress_support
+ *     gcc -O2 -pthread -D_FORTIFY_SOURCE=2 -Wall
+ * on top of client.h (the clock, errno names, die, fnv, addresses and
+ * connections, shared with the other C test programs).
  *
  * Output convention (as tsclient.c): one line per result, space-separated
  * key=value pairs; stdout is line-buffered so lines from threads and
@@ -40,51 +42,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#define UNUSED __attribute__((unused))
-
-static UNUSED double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
-}
+#include "client.h"
 
 static UNUSED void sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
-}
-
-/* "ETIMEDOUT", "0" for no error. Thread-safe (no static buffer for names
- * glibc knows). */
-static UNUSED const char *ename(int e)
-{
-    const char *n;
-    if (e == 0)
-        return "0";
-    n = strerrorname_np(e);
-    return n ? n : "E?";
-}
-
-static UNUSED void die(const char *what)
-{
-    int e = errno;
-    printf("setup_error=%s errno=%s\n", what, ename(e));
-    fflush(stdout);
-    _exit(2);
-}
-
-/* FNV-1a 64 (as tsclient.c and the Rust harness). */
-#define FNV_INIT 0xcbf29ce484222325ULL
-static UNUSED uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
 }
 
 /* xorshift64*: deterministic pseudo-random numbers from a seed. */
@@ -111,25 +75,6 @@ static UNUSED void fill_rnd(uint64_t *s, unsigned char *buf, size_t n)
 
 /* ---- addresses and sockets ------------------------------------------- */
 
-static UNUSED socklen_t make_addr(const char *host, int port, struct sockaddr_storage *ss)
-{
-    memset(ss, 0, sizeof *ss);
-    if (strchr(host, ':')) {
-        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons(port);
-        if (inet_pton(AF_INET6, host, &a6->sin6_addr) != 1)
-            die("inet_pton");
-        return sizeof *a6;
-    }
-    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
-    a4->sin_family = AF_INET;
-    a4->sin_port = htons(port);
-    if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
-        die("inet_pton");
-    return sizeof *a4;
-}
-
 /* A TCP listener on host:0 with the given backlog; *port gets its port. */
 static UNUSED int tcp_listen(const char *host, int backlog, int *port)
 {
@@ -149,23 +94,6 @@ static UNUSED int tcp_listen(const char *host, int backlog, int *port)
         die("getsockname");
     *port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
                                            : ((struct sockaddr_in *)&ss)->sin_port);
-    return fd;
-}
-
-/* A blocking TCP connection to host:port; -1 with errno on failure. */
-static UNUSED int tcp_connect(const char *host, int port)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = make_addr(host, port, &ss);
-    int fd = socket(ss.ss_family, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -1;
-    if (connect(fd, (struct sockaddr *)&ss, len) != 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return -1;
-    }
     return fd;
 }
 
