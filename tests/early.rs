@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{manifest_dir, preload_lib};
+use common::{manifest_dir, preload_lib, scrub_env};
 use std::process::Command;
 
 #[test]
@@ -22,7 +22,7 @@ fn hooks_work_before_our_constructor() {
     // Our library first: ld.so initialises the later preload (libearly)
     // first. An invalid TIMEOUTSOCK_SECS makes our constructor print a
     // line, which shows the order.
-    let out = Command::new("/bin/true")
+    let out = scrub_env(&mut Command::new("/bin/true"))
         .env(
             "LD_PRELOAD",
             format!("{} {}", lib.display(), early.display()),

@@ -69,26 +69,6 @@ static void usage(void)
 
 /* ---- addresses ---------------------------------------------------------- */
 
-static socklen_t make_addr(const char *host, int port, struct sockaddr_storage *ss)
-{
-    memset(ss, 0, sizeof *ss);
-    if (strchr(host, ':')) {
-        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons(port);
-        if (inet_pton(AF_INET6, host, &a6->sin6_addr) != 1)
-            die("inet_pton");
-        return sizeof *a6;
-    } else {
-        struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
-        a4->sin_family = AF_INET;
-        a4->sin_port = htons(port);
-        if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
-            die("inet_pton");
-        return sizeof *a4;
-    }
-}
-
 static int tcp_socket(const struct sockaddr_storage *ss, int extra_type)
 {
     int fd = socket(ss->ss_family, SOCK_STREAM | extra_type, 0);

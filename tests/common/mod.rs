@@ -147,6 +147,45 @@ pub fn waitclient() -> PathBuf {
     compile_c("waitclient", &BIN)
 }
 
+/// tests/c/adverse.c, compiled like the other clients: one mode per
+/// adversarial case of issue 10.
+pub fn adverse() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    compile_c("adverse", &BIN)
+}
+
+/// tests/c/NAME.c built as a shared library (a second preload), once per
+/// test binary, into target/preload/libNAME.so.
+pub fn c_preload(name: &str) -> PathBuf {
+    static LIBS: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let mut libs = LIBS.lock().unwrap();
+    if let Some((_, p)) = libs.iter().find(|(n, _)| n == name) {
+        return p.clone();
+    }
+    std::fs::create_dir_all(preload_dir()).unwrap();
+    let so = preload_dir().join(format!("lib{name}.so"));
+    let src = manifest_dir()
+        .join("tests")
+        .join("c")
+        .join(format!("{name}.c"));
+    let out = Command::new("gcc")
+        .args(["-shared", "-fPIC", "-O2", "-Wall", "-o"])
+        .arg(&so)
+        .arg(&src)
+        .arg("-ldl")
+        .stdin(Stdio::null())
+        .output()
+        .expect("cannot run gcc");
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "compiling {} failed:\n{}",
+        src.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    libs.push((name.to_string(), so.clone()));
+    so
+}
+
 /// The wait client with arguments.
 pub fn wclient<S: AsRef<str>>(args: &[S]) -> Run {
     Run::new(waitclient()).args(args)
@@ -242,15 +281,12 @@ impl Drop for TempFile {
 // Running a client
 // ---------------------------------------------------------------------------
 
-/// Variables that the library reads, plus what could send traffic elsewhere:
-/// all removed from a child's environment before the test's own are set.
+/// Variables that could send traffic elsewhere or preload something, removed
+/// from a child's environment before the test's own are set; every
+/// `TIMEOUTSOCK_*` variable goes too (by prefix: the developer's own
+/// `TIMEOUTSOCK_ONLY`, `_EXCLUDE`, `_LOG`, ... must not reach a test).
 const SCRUBBED_ENV: &[&str] = &[
     "LD_PRELOAD",
-    "TIMEOUTSOCK_SECS",
-    "TIMEOUTSOCK_CONNECT_SECS",
-    "TIMEOUTSOCK_READ_SECS",
-    "TIMEOUTSOCK_WRITE_SECS",
-    "TIMEOUTSOCK_ACCEPT_SECS",
     "http_proxy",
     "https_proxy",
     "all_proxy",
@@ -260,6 +296,21 @@ const SCRUBBED_ENV: &[&str] = &[
     "no_proxy",
     "NO_PROXY",
 ];
+
+/// Removes from `cmd`'s environment every variable of `SCRUBBED_ENV` and
+/// every one whose name starts with `TIMEOUTSOCK_`, whatever this process
+/// inherited.
+pub fn scrub_env(cmd: &mut Command) -> &mut Command {
+    for k in SCRUBBED_ENV {
+        cmd.env_remove(k);
+    }
+    for (k, _) in std::env::vars_os() {
+        if k.as_encoded_bytes().starts_with(b"TIMEOUTSOCK_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
 
 /// A command to run under a time limit, with or without the library.
 #[derive(Clone)]
@@ -342,9 +393,7 @@ impl Run {
     pub fn spawn(&self) -> Proc {
         let mut cmd = Command::new(&self.program);
         cmd.args(&self.args);
-        for k in SCRUBBED_ENV {
-            cmd.env_remove(k);
-        }
+        scrub_env(&mut cmd);
         if self.preload {
             cmd.env("LD_PRELOAD", preload_lib());
         }
