@@ -181,7 +181,7 @@ fn check(fd: c_int, ev: u8, now: Instant, floor: Option<Instant>) -> Due {
     // while it uploads, often as two pollfds for one socket: the upload's
     // acks keep the socket alive). T is the smaller of the timeouts that
     // apply.
-    let mut since = s.note_progress(&info);
+    let mut since = s.note_progress(&info, now);
     let mut t: Option<Nanos> = None;
     for (bit, dir, t_dir) in [
         (IN, crate::sys::Dir::In, t_in),

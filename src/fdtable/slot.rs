@@ -24,6 +24,9 @@ pub struct Slot {
     /// moved: see `peer_progress`.
     seen_received: AtomicU64,
     seen_acked: AtomicU64,
+    /// When the counters were last looked at (0: never): a baseline from
+    /// before the current idle period is no baseline.
+    seen_at: AtomicU64,
     progress: AtomicU64,
     /// Bit 0: the receive timeout on the socket is ours (fdopen), not the
     /// program's; bit 1: the send timeout.
@@ -72,6 +75,7 @@ impl Slot {
             generation: AtomicU64::new(0),
             seen_received: AtomicU64::new(0),
             seen_acked: AtomicU64::new(0),
+            seen_at: AtomicU64::new(0),
             progress: AtomicU64::new(0),
             ours: AtomicU8::new(0),
             pending: AtomicI32::new(0),
@@ -167,7 +171,7 @@ impl Slot {
     /// deadline has passed.
     pub fn peer_progress(&self, fd: c_int, now: Instant) -> Instant {
         match tcp_info(fd, now) {
-            Some(info) => self.note_progress(&info),
+            Some(info) => self.note_progress(&info, now),
             None => self.last_progress(),
         }
     }
@@ -177,15 +181,42 @@ impl Slot {
         Instant(self.progress.load(Relaxed))
     }
 
-    /// Compares `info`'s counters with those last seen; returns the latest
-    /// progress.
-    pub fn note_progress(&self, info: &TcpInfo) -> Instant {
+    /// The start of the oldest idle period running on the socket (0: none).
+    fn period_start(&self) -> u64 {
+        let (r, t) = (self.rx.since_raw(), self.tx.since_raw());
+        match (r, t) {
+            (0, x) | (x, 0) => x,
+            (r, t) => r.min(t),
+        }
+    }
+
+    /// Compares `info`'s counters (looked at `now`) with the baseline of
+    /// the current idle period; returns the latest progress.
+    ///
+    /// Bytes received: the kernel's `last_data_recv` dates them. Bytes
+    /// acknowledged: `last_ack_recv` cannot, since every ACK refreshes it,
+    /// replies to zero-window probes that acknowledge nothing included. A
+    /// change against a baseline of this period counts as progress when it
+    /// is seen (now: at most one look late, never early). Without such a
+    /// baseline (first look of the period), an ACK since the period began
+    /// may be progress or a probe reply: the baseline is taken now and the
+    /// deadline moved by an eighth of the time waited, for a second look.
+    pub fn note_progress(&self, info: &TcpInfo, now: Instant) -> Instant {
+        let start = self.period_start();
+        let seen_at = self.seen_at.swap(now.0, Relaxed);
+        let fresh = seen_at != 0 && seen_at >= start;
+        let rx_moved = self.seen_received.swap(info.received, Relaxed) != info.received;
+        let ack_moved = self.seen_acked.swap(info.acked, Relaxed) != info.acked;
         let mut p = 0;
-        if self.seen_received.swap(info.received, Relaxed) != info.received {
+        if rx_moved || (!fresh && info.received != 0) {
             p = info.last_data.0;
         }
-        if self.seen_acked.swap(info.acked, Relaxed) != info.acked {
-            p = p.max(info.last_ack.0);
+        if fresh {
+            if ack_moved {
+                p = p.max(now.0);
+            }
+        } else if start != 0 && info.last_ack.0 >= start && now.0 > start {
+            p = p.max(start + (now.0 - start) / 8);
         }
         Instant(self.progress.fetch_max(p, Relaxed).max(p))
     }
@@ -225,6 +256,7 @@ impl Slot {
         self.class.store(class, Relaxed);
         self.seen_received.store(0, Relaxed);
         self.seen_acked.store(0, Relaxed);
+        self.seen_at.store(0, Relaxed);
         self.progress.store(0, Relaxed);
         self.ours.store(0, Relaxed);
         self.pending.store(0, Relaxed);
