@@ -38,6 +38,9 @@ pub struct Slot {
     /// The epoll set this socket was last added to, plus one (0: none),
     /// and the events it asked for there.
     pub(super) ep_fd: AtomicI32,
+    /// The set's generation when the socket joined it: a set closed (or
+    /// its number reused) since has no members.
+    pub(super) ep_gen: AtomicU64,
     pub(super) ep_events: AtomicU32,
     /// For an epoll descriptor: how many TCP sockets are registered in it,
     /// and a lower bound of their earliest idle deadline (0: unknown, scan).
@@ -80,6 +83,7 @@ impl Slot {
             ours: AtomicU8::new(0),
             pending: AtomicI32::new(0),
             ep_fd: AtomicI32::new(0),
+            ep_gen: AtomicU64::new(0),
             ep_events: AtomicU32::new(0),
             ep_count: AtomicU32::new(0),
             ep_next: AtomicU64::new(0),
@@ -261,6 +265,7 @@ impl Slot {
         self.ours.store(0, Relaxed);
         self.pending.store(0, Relaxed);
         self.ep_fd.store(0, Relaxed);
+        self.ep_gen.store(0, Relaxed);
         self.ep_events.store(0, Relaxed);
         self.ep_count.store(0, Relaxed);
         self.ep_next.store(0, Relaxed);
