@@ -37,7 +37,7 @@
 
 use crate::config::{self, CONNECT_NS, READ_NS, WRITE_NS};
 use crate::fdtable::{self, ABORTED, LISTEN, Slot, TCP, epoll};
-use crate::sys::sockopt::{abort, tcp_info, tcp_state};
+use crate::sys::sockopt::{abort, queued_in, tcp_info, tcp_state};
 use crate::sys::{Deadline, Instant, Nanos, keeping_errno};
 use core::sync::atomic::Ordering::Relaxed;
 use libc::c_int;
@@ -150,14 +150,54 @@ enum Due {
     Passed(Nanos),
 }
 
-/// An estimated deadline passed: look at the socket's real state and the
-/// peer's progress, and decide. `floor`: where the idle period starts at
-/// the earliest (epoll: the set's wait, the registration); None: the
-/// socket's own clocks for the directions waited on (poll, select).
-fn check(fd: c_int, ev: u8, now: Instant, floor: Option<Instant>) -> Due {
+/// The directions of `ev`, with their clocks.
+fn dirs(ev: u8) -> impl Iterator<Item = crate::sys::Dir> {
+    [(IN, crate::sys::Dir::In), (OUT, crate::sys::Dir::Out)]
+        .into_iter()
+        .filter(move |(bit, _)| ev & bit != 0)
+        .map(|(_, d)| d)
+}
+
+/// Where the idle period of `s` for `ev` starts, from what is known
+/// without a system call: the later of the directions' clocks (a
+/// direction whose bytes moved since starts now), `floor` (epoll: the
+/// set's wait period, the registration) and the peer's last progress seen.
+fn idle_start(s: &Slot, ev: u8, now: Instant, floor: Option<Instant>) -> Instant {
+    let f = floor.unwrap_or(Instant::NEVER_HAPPENED);
+    let mut since = f.max(s.last_progress());
+    for d in dirs(ev) {
+        since = since.max(s.clock(d).refresh(f, now));
+    }
+    since
+}
+
+/// Does the wait still cover the socket it started with? (`seq`: the
+/// fdtable sequence at the wait's start; a close, dup2 or reuse of the
+/// number through a hook since then gives the slot a higher generation.)
+#[inline(always)]
+fn same_socket(fd: c_int, seq: u64) -> bool {
+    !fdtable::changed_since(fd, seq)
+}
+
+/// An estimated deadline may have passed: decide from what is known
+/// without a system call, and look at the socket's real state and the
+/// peer's progress only if the estimate passed. `floor`: where the idle
+/// period starts at the earliest (epoll: the set's wait, the
+/// registration); None for poll and select.
+fn check(fd: c_int, ev: u8, now: Instant, floor: Option<Instant>, b: &Bounds, seq: u64) -> Due {
     let Some(s) = fdtable::slot(fd).filter(|s| s.class() == TCP) else {
         return Due::Untimed;
     };
+    let Some((lo, _)) = b.get(ev) else {
+        return Due::Untimed;
+    };
+    if !same_socket(fd, seq) {
+        return Due::Untimed;
+    }
+    let estimate = Deadline::at(idle_start(s, ev, now, floor).plus(lo));
+    if !estimate.passed(now) {
+        return Due::At(estimate);
+    }
     let Some(info) = tcp_info(fd, now) else {
         return Due::Untimed;
     };
@@ -170,45 +210,58 @@ fn check(fd: c_int, ev: u8, now: Instant, floor: Option<Instant>) -> Due {
         tcp_state::SYN_SENT | tcp_state::SYN_RECV => true,
         _ => false,
     };
-    let (t_in, t_out) = if connecting {
-        let c = config::get(&CONNECT_NS);
-        (c, c)
-    } else {
-        (config::get(&READ_NS), config::get(&WRITE_NS))
-    };
-    // Idle since the later of: the start of the wait's period, and the
-    // peer's last progress in either direction (curl waits for the reply
+    // The peer's progress in either direction (curl waits for the reply
     // while it uploads, often as two pollfds for one socket: the upload's
-    // acks keep the socket alive). T is the smaller of the timeouts that
-    // apply.
-    let mut since = s.note_progress(&info);
-    let mut t: Option<Nanos> = None;
-    for (bit, dir, t_dir) in [
-        (IN, crate::sys::Dir::In, t_in),
-        (OUT, crate::sys::Dir::Out, t_out),
-    ] {
-        if ev & bit != 0 {
-            let clock = s.clock(dir);
-            if floor.is_none() {
-                since = clock.advance(since.max(clock.current(now)));
-            }
-            if let Some(td) = t_dir {
-                t = Some(t.map_or(td, |t| t.min(td)));
+    // acks keep the socket alive) moves the clocks waited on.
+    let p = s.note_progress(&info, now);
+    for d in dirs(ev) {
+        s.clock(d).advance(p);
+    }
+    let mut ev = ev;
+    if !connecting && !info.queued_out {
+        // Nothing of ours is waiting to be sent or acknowledged: waiting
+        // for room to write is not idle writing (a loop that registers
+        // every connection with IN|OUT).
+        ev &= !OUT;
+    }
+    let timeout = |ev: u8| -> Option<Nanos> {
+        let (t_in, t_out) = if connecting {
+            let c = config::get(&CONNECT_NS);
+            (c, c)
+        } else {
+            (config::get(&READ_NS), config::get(&WRITE_NS))
+        };
+        let t_in = t_in.filter(|_| ev & IN != 0);
+        let t_out = t_out.filter(|_| ev & OUT != 0);
+        match (t_in, t_out) {
+            (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
+            (a, b) => a.or(b),
+        }
+    };
+    let verdict = |ev: u8| -> Result<Due, Nanos> {
+        match timeout(ev) {
+            // Not idle in any direction timed: look again after T.
+            None => Ok(Due::At(Deadline::at(now.plus(lo)))),
+            Some(t) => {
+                let d = Deadline::at(idle_start(s, ev, now, floor).plus(t));
+                if d.passed(now) {
+                    Err(t)
+                } else {
+                    Ok(Due::At(d))
+                }
             }
         }
-    }
-    if let Some(f) = floor {
-        since = since.max(f);
-    }
-    match t {
-        None => Due::Untimed,
-        Some(t) => {
-            let d = Deadline::at(since.plus(t));
-            if d.passed(now) {
-                Due::Passed(t)
-            } else {
-                Due::At(d)
+    };
+    match verdict(ev) {
+        Ok(d) => d,
+        Err(t) => {
+            // Bytes the program has not read yet: the peer delivered, the
+            // socket is not idle for reading (an abort would destroy them).
+            if !connecting && ev & IN != 0 && queued_in(fd).is_some_and(|n| n > 0) {
+                s.clock(crate::sys::Dir::In).advance(now);
+                return verdict(ev & !IN).unwrap_or_else(Due::Passed);
             }
+            Due::Passed(t)
         }
     }
 }
@@ -259,24 +312,43 @@ pub fn run<W: WaitSet>(
         return real_wait(prog.remaining(now));
     }
     let start = now;
+    let seq = fdtable::sequence();
     let mut now = now;
     let r = loop {
         let r = real_wait(ours.min(prog).remaining(now));
-        if r != 0 {
+        if r < 0 {
             break r;
         }
         now = Instant::now();
-        if prog.passed(now) {
+        if r == 0 && prog.passed(now) {
             break 0;
         }
+        // Due sockets are looked at on every return, events or not: a
+        // socket busy at every wake-up must not hide an idle one.
         if !ours.passed(now) {
+            if r > 0 {
+                break r;
+            }
             continue;
         }
         let (mut expired, mut next) = (false, Deadline::NEVER);
-        set.each(&mut |fd, ev| act(api, fd, check(fd, ev, now, None), &mut expired, &mut next));
+        set.each(&mut |fd, ev| {
+            act(
+                api,
+                fd,
+                check(fd, ev, now, None, &b, seq),
+                &mut expired,
+                &mut next,
+            )
+        });
         ours = next;
         if expired {
+            // Level-triggered: the repeated call reports the events of the
+            // first one again, with the aborted sockets.
             break real_wait(Some(Nanos::ZERO));
+        }
+        if r > 0 {
+            break r;
         }
     };
     // Record the end of a long wait: the next one carries the periods on
@@ -317,27 +389,38 @@ pub fn run_epoll(
     let mut ours = match epoll::next_due(e) {
         Some(d) => d,
         None => {
-            let d = scan_epoll(api, epfd, set_since, now, &b, false).1;
+            let d = scan_epoll(api, epfd, set_since, now, &b, None).1;
             epoll::set_next_due(e, d);
             d
         }
     };
+    let seq = fdtable::sequence();
     let mut now = now;
     let r = loop {
         let r = real_wait(ours.min(prog).remaining(now));
-        if r != 0 {
+        if r < 0 {
             break r;
         }
         now = Instant::now();
-        if prog.passed(now) {
+        if r == 0 && prog.passed(now) {
             break 0;
         }
+        // Due members are looked at on every return (see `run`).
         if !ours.passed(now) {
+            if r > 0 {
+                break r;
+            }
             continue;
         }
-        let (expired, next) = scan_epoll(api, epfd, set_since, now, &b, true);
+        let (expired, next) = scan_epoll(api, epfd, set_since, now, &b, Some(seq));
         epoll::set_next_due(e, next);
         ours = next;
+        if r > 0 {
+            // The events returned stay the program's (edge-triggered ones
+            // would not come again): an aborted member is reported by the
+            // next wait.
+            break r;
+        }
         if expired {
             break real_wait(Some(Nanos::ZERO));
         }
@@ -347,37 +430,47 @@ pub fn run_epoll(
 }
 
 /// Goes over the members of `epfd`: their estimated deadlines from what is
-/// known without a system call, and, with `act_now`, a real check (and the
-/// abort) for those whose estimate passed. Returns (any expired, earliest
-/// pending deadline).
+/// known without a system call, and, with `act_now` (the sequence at the
+/// wait's start), a real check (and the abort) for those whose estimate
+/// passed: only members due are looked at with a system call. Returns
+/// (any expired, earliest pending deadline). A member whose bytes moved
+/// since the last scan restarts its period at this scan, at most one scan
+/// late: while such busy members are seen, scans come every T/8.
 fn scan_epoll(
     api: &'static str,
     epfd: c_int,
     set_since: Instant,
     now: Instant,
     b: &Bounds,
-    act_now: bool,
+    act_now: Option<u64>,
 ) -> (bool, Deadline) {
     let (mut expired, mut next) = (false, Deadline::NEVER);
+    let mut busy_lo: Option<Nanos> = None;
     epoll::members(epfd, &mut |fd, s, events| {
         let ev = epoll_ev(events);
         let Some((lo, _)) = b.get(ev).filter(|_| s.class() == TCP) else {
             return;
         };
+        if dirs(ev).any(|d| s.clock(d).since_raw() == 0) {
+            busy_lo = Some(busy_lo.map_or(lo, |b| if b.0 <= lo.0 { b } else { lo }));
+        }
         let floor = set_since.max(epoll::joined_at(s));
-        let estimate = Deadline::at(floor.max(s.last_progress()).plus(lo));
-        if !estimate.passed(now) || !act_now {
+        let estimate = Deadline::at(idle_start(s, ev, now, Some(floor)).plus(lo));
+        let Some(seq) = act_now.filter(|_| estimate.passed(now)) else {
             next = next.min(estimate);
             return;
-        }
+        };
         act(
             api,
             fd,
-            check(fd, ev, now, Some(floor)),
+            check(fd, ev, now, Some(floor), b, seq),
             &mut expired,
             &mut next,
         );
     });
+    if let Some(lo) = busy_lo {
+        next = next.min(Deadline::at(now.plus(Nanos(lo.0 / 8))));
+    }
     (expired, next)
 }
 
@@ -411,6 +504,11 @@ pub fn epoll_joined(epfd: c_int, fd: c_int, events: u32) {
     }
     if let (Some(s), Some(e)) = (fdtable::slot(fd), fdtable::slot(epfd)) {
         epoll::set_joined_at(s, now);
+        // The member is waited on from now: its clocks run (a period
+        // already running carries on).
+        for d in dirs(epoll_ev(events)) {
+            s.clock(d).current(now);
+        }
         if let Some(lo) = lo {
             epoll::lower_next_due(e, Deadline::at(now.plus(lo)));
         }

@@ -9,6 +9,10 @@ pub struct Clock {
     idle_since: AtomicU64,
     /// When a call last waited on, or gave up on, this direction.
     last_wait: AtomicU64,
+    /// The start of the last period a call failed with ETIMEDOUT in (0:
+    /// none): spent for new calls, still running for the calls that were
+    /// waiting in it (they all end at its deadline, not one T later each).
+    spent: AtomicU64,
 }
 
 impl Default for Clock {
@@ -22,12 +26,20 @@ impl Clock {
         Clock {
             idle_since: AtomicU64::new(0),
             last_wait: AtomicU64::new(0),
+            spent: AtomicU64::new(0),
         }
     }
 
     pub(super) fn reset(&self) {
         self.idle_since.store(0, Relaxed);
         self.last_wait.store(0, Relaxed);
+        self.spent.store(0, Relaxed);
+    }
+
+    /// The start of the current idle period as stored (0: none), without
+    /// starting one.
+    pub fn since_raw(&self) -> u64 {
+        self.idle_since.load(Relaxed)
     }
 
     /// Bytes moved: the idle period (if any) is over. Costs one load when
@@ -36,6 +48,7 @@ impl Clock {
     pub fn progress(&self) {
         if self.idle_since.load(Relaxed) != 0 {
             self.idle_since.store(0, Relaxed);
+            self.spent.store(0, Relaxed);
         }
     }
 
@@ -46,6 +59,7 @@ impl Clock {
     /// otherwise a new one starts now. (`last_wait` is refreshed only when
     /// it is more than t/16 old: an event loop that waits on a thousand
     /// sockets thousands of times a second does not rewrite them all.)
+    /// A period a call timed out in is spent: the next call starts afresh.
     pub fn begin_wait(&self, now: Instant, t: Nanos) -> Instant {
         let (now, t) = (now.0, t.0);
         let since = self.idle_since.load(Relaxed);
@@ -53,7 +67,11 @@ impl Clock {
         if now.saturating_sub(last) > t / 16 {
             self.last_wait.store(now, Relaxed);
         }
-        if since != 0 && since <= now && now.saturating_sub(last) <= t {
+        if since != 0
+            && since <= now
+            && now.saturating_sub(last) <= t
+            && since != self.spent.load(Relaxed)
+        {
             Instant(since)
         } else {
             self.idle_since.store(now, Relaxed);
@@ -63,7 +81,12 @@ impl Clock {
 
     /// While waiting, `since` is our idea of the idle start; the socket may
     /// know better (another thread moved bytes, or started a later period).
+    /// A period another waiter timed out in stays ours: concurrent waiters
+    /// all end at its deadline (a later call's fresh period is not ours).
     pub fn refresh(&self, since: Instant, now: Instant) -> Instant {
+        if since.0 != 0 && self.spent.load(Relaxed) == since.0 {
+            return since;
+        }
         match self.idle_since.load(Relaxed) {
             0 => {
                 self.idle_since.store(now.0, Relaxed);
@@ -92,10 +115,12 @@ impl Clock {
 
     /// A call failed with ETIMEDOUT: the period is spent. The next call
     /// starts a fresh one, so a program that retries after the error waits
-    /// T again instead of spinning on immediate failures. (A call that
-    /// returned a partial count keeps the period: its retry fails at once.)
+    /// T again instead of spinning on immediate failures; calls still
+    /// waiting in the period keep it and end at its deadline too. (A call
+    /// that returned a partial count keeps the period: its retry fails at
+    /// once.)
     pub fn expire(&self) {
-        self.idle_since.store(0, Relaxed);
+        self.spent.store(self.idle_since.load(Relaxed), Relaxed);
     }
 }
 
@@ -128,5 +153,24 @@ mod tests {
         // Peer progress moves the start later, never earlier.
         assert_eq!(s.advance(i(51_000)), i(51_000));
         assert_eq!(s.advance(i(50_000)), i(51_000));
+    }
+
+    #[test]
+    fn concurrent_waiters_share_a_spent_period() {
+        let i = Instant;
+        let s = Clock::new();
+        let t = Nanos(1000);
+        let a = s.begin_wait(i(10_000), t);
+        let b = s.begin_wait(i(10_010), t);
+        assert_eq!(a, b);
+        // A times out and spends the period; A's retry starts a new one.
+        s.expire();
+        assert_eq!(s.begin_wait(i(11_000), t), i(11_000));
+        // B, still waiting, keeps the spent period: it ends by its deadline.
+        assert_eq!(s.refresh(b, i(11_005)), b);
+        // Bytes moving end every period.
+        s.progress();
+        assert_eq!(s.refresh(i(11_000), i(11_100)), i(11_100));
+        assert_eq!(s.current(i(11_200)), i(11_100));
     }
 }

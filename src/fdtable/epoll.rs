@@ -6,7 +6,10 @@
 //! lives in the kernel: the epoll_ctl hook records membership here, so that
 //! epoll_wait can find its sockets with a scan of the bitmap (and skip
 //! everything when a set has no TCP socket). A socket in more than one
-//! epoll set is watched in the last one only.
+//! epoll set is watched in the last one it was added to only. Membership
+//! ends with the set: a member records the set's generation, and a set
+//! closed (close, close_range, closefrom, dup2 over it) or a new set that
+//! got its number has a new one.
 
 use super::{MAX_FDS, Slot, slot, slot_alloc};
 use crate::sys::mem::map_once;
@@ -35,10 +38,17 @@ fn bits_alloc() -> Option<&'static [AtomicU64]> {
     bits()
 }
 
+/// Is `s` a member of the live set `epfd`?
+#[inline(always)]
+fn member_of(s: &Slot, epfd: c_int) -> bool {
+    s.ep_fd.load(Relaxed) == epfd + 1
+        && slot(epfd).is_some_and(|e| e.generation() == s.ep_gen.load(Relaxed))
+}
+
 /// The events `fd` is registered with in `epfd`, if it is a member there.
 pub fn registered(epfd: c_int, fd: c_int) -> Option<u32> {
     slot(fd)
-        .filter(|s| s.ep_fd.load(Relaxed) == epfd + 1)
+        .filter(|s| member_of(s, epfd))
         .map(|s| s.ep_events.load(Relaxed))
 }
 
@@ -47,9 +57,10 @@ pub fn join(epfd: c_int, fd: c_int, events: u32) {
     let (Some(s), Some(e)) = (slot_alloc(fd), slot_alloc(epfd)) else {
         return;
     };
-    if s.ep_fd.load(Relaxed) != epfd + 1 {
+    if !member_of(s, epfd) {
         leave(fd, s);
         s.ep_fd.store(epfd + 1, Relaxed);
+        s.ep_gen.store(e.generation(), Relaxed);
         e.ep_count.fetch_add(1, Relaxed);
     }
     s.ep_events.store(events, Relaxed);
@@ -61,7 +72,7 @@ pub fn join(epfd: c_int, fd: c_int, events: u32) {
 
 /// epoll_ctl(DEL) of `fd` from `epfd`.
 pub fn del(epfd: c_int, fd: c_int) {
-    if let Some(s) = slot(fd).filter(|s| s.ep_fd.load(Relaxed) == epfd + 1) {
+    if let Some(s) = slot(fd).filter(|s| member_of(s, epfd)) {
         leave(fd, s);
     }
 }
@@ -72,7 +83,7 @@ pub(super) fn leave(fd: c_int, s: &Slot) {
     if ep == 0 {
         return;
     }
-    if let Some(e) = slot(ep - 1) {
+    if let Some(e) = slot(ep - 1).filter(|e| e.generation() == s.ep_gen.load(Relaxed)) {
         let _ = e
             .ep_count
             .fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1));
@@ -99,7 +110,7 @@ pub fn members(epfd: c_int, f: &mut dyn FnMut(c_int, &'static Slot, u32)) {
         while bits != 0 {
             let fd = (w * 64 + bits.trailing_zeros() as usize) as c_int;
             bits &= bits - 1;
-            if let Some(s) = slot(fd).filter(|s| s.ep_fd.load(Relaxed) == epfd + 1) {
+            if let Some(s) = slot(fd).filter(|s| member_of(s, epfd)) {
                 f(fd, s, s.ep_events.load(Relaxed));
             }
         }

@@ -12,11 +12,21 @@ use libc::c_int;
 
 pub struct Slot {
     pub(super) class: AtomicU8,
+    /// Which descriptor the number refers to: a fresh value of the
+    /// process-wide sequence `super::SEQUENCE` every time the number stops
+    /// referring to what it referred to (close, fclose, close_range,
+    /// closefrom, dup2/dup3 over it) and every time a creating hook hands
+    /// it out. A call that waits records it at its start and compares
+    /// before every retry, attempt and abort: see `generation`.
+    generation: AtomicU64,
     /// The peer's progress counters when last looked at (TCP_INFO's
     /// bytes received and bytes acknowledged), and the latest time either
     /// moved: see `peer_progress`.
     seen_received: AtomicU64,
     seen_acked: AtomicU64,
+    /// When the counters were last looked at (0: never): a baseline from
+    /// before the current idle period is no baseline.
+    seen_at: AtomicU64,
     progress: AtomicU64,
     /// Bit 0: the receive timeout on the socket is ours (fdopen), not the
     /// program's; bit 1: the send timeout.
@@ -28,6 +38,9 @@ pub struct Slot {
     /// The epoll set this socket was last added to, plus one (0: none),
     /// and the events it asked for there.
     pub(super) ep_fd: AtomicI32,
+    /// The set's generation when the socket joined it: a set closed (or
+    /// its number reused) since has no members.
+    pub(super) ep_gen: AtomicU64,
     pub(super) ep_events: AtomicU32,
     /// For an epoll descriptor: how many TCP sockets are registered in it,
     /// and a lower bound of their earliest idle deadline (0: unknown, scan).
@@ -62,12 +75,15 @@ impl Slot {
     pub const fn new() -> Self {
         Slot {
             class: AtomicU8::new(super::UNKNOWN),
+            generation: AtomicU64::new(0),
             seen_received: AtomicU64::new(0),
             seen_acked: AtomicU64::new(0),
+            seen_at: AtomicU64::new(0),
             progress: AtomicU64::new(0),
             ours: AtomicU8::new(0),
             pending: AtomicI32::new(0),
             ep_fd: AtomicI32::new(0),
+            ep_gen: AtomicU64::new(0),
             ep_events: AtomicU32::new(0),
             ep_count: AtomicU32::new(0),
             ep_next: AtomicU64::new(0),
@@ -81,6 +97,27 @@ impl Slot {
     #[inline(always)]
     pub fn class(&self) -> u8 {
         self.class.load(Relaxed)
+    }
+
+    /// The descriptor's identity as far as the hooks know: a call that
+    /// records it at its start and finds it unchanged later still acts on
+    /// the socket it started with (no close, dup2 over it or reuse of the
+    /// number went through a hook meanwhile). A load. A raw-syscall close
+    /// is not seen here: the rare actions (abort) also compare SO_COOKIE.
+    /// Values come from one increasing sequence, so a wait over many
+    /// descriptors needs no per-descriptor record: a slot whose generation
+    /// is above `fdtable::sequence()` read at the wait's start changed
+    /// under the wait.
+    #[inline(always)]
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Relaxed)
+    }
+
+    /// The number is about to stop referring to its descriptor (called
+    /// before the real close, so that a call blocked on it sees the change
+    /// as soon as it wakes).
+    pub(super) fn retire(&self) {
+        self.generation.store(super::next_generation(), Relaxed);
     }
 
     /// The idle clock of one direction.
@@ -138,7 +175,7 @@ impl Slot {
     /// deadline has passed.
     pub fn peer_progress(&self, fd: c_int, now: Instant) -> Instant {
         match tcp_info(fd, now) {
-            Some(info) => self.note_progress(&info),
+            Some(info) => self.note_progress(&info, now),
             None => self.last_progress(),
         }
     }
@@ -148,15 +185,42 @@ impl Slot {
         Instant(self.progress.load(Relaxed))
     }
 
-    /// Compares `info`'s counters with those last seen; returns the latest
-    /// progress.
-    pub fn note_progress(&self, info: &TcpInfo) -> Instant {
+    /// The start of the oldest idle period running on the socket (0: none).
+    fn period_start(&self) -> u64 {
+        let (r, t) = (self.rx.since_raw(), self.tx.since_raw());
+        match (r, t) {
+            (0, x) | (x, 0) => x,
+            (r, t) => r.min(t),
+        }
+    }
+
+    /// Compares `info`'s counters (looked at `now`) with the baseline of
+    /// the current idle period; returns the latest progress.
+    ///
+    /// Bytes received: the kernel's `last_data_recv` dates them. Bytes
+    /// acknowledged: `last_ack_recv` cannot, since every ACK refreshes it,
+    /// replies to zero-window probes that acknowledge nothing included. A
+    /// change against a baseline of this period counts as progress when it
+    /// is seen (now: at most one look late, never early). Without such a
+    /// baseline (first look of the period), an ACK since the period began
+    /// may be progress or a probe reply: the baseline is taken now and the
+    /// deadline moved by an eighth of the time waited, for a second look.
+    pub fn note_progress(&self, info: &TcpInfo, now: Instant) -> Instant {
+        let start = self.period_start();
+        let seen_at = self.seen_at.swap(now.0, Relaxed);
+        let fresh = seen_at != 0 && seen_at >= start;
+        let rx_moved = self.seen_received.swap(info.received, Relaxed) != info.received;
+        let ack_moved = self.seen_acked.swap(info.acked, Relaxed) != info.acked;
         let mut p = 0;
-        if self.seen_received.swap(info.received, Relaxed) != info.received {
+        if rx_moved || (!fresh && info.received != 0) {
             p = info.last_data.0;
         }
-        if self.seen_acked.swap(info.acked, Relaxed) != info.acked {
-            p = p.max(info.last_ack.0);
+        if fresh {
+            if ack_moved {
+                p = p.max(now.0);
+            }
+        } else if start != 0 && info.last_ack.0 >= start && now.0 > start {
+            p = p.max(start + (now.0 - start) / 8);
         }
         Instant(self.progress.fetch_max(p, Relaxed).max(p))
     }
@@ -192,13 +256,16 @@ impl Slot {
     }
 
     pub(super) fn reset(&self, class: u8) {
+        self.retire();
         self.class.store(class, Relaxed);
         self.seen_received.store(0, Relaxed);
         self.seen_acked.store(0, Relaxed);
+        self.seen_at.store(0, Relaxed);
         self.progress.store(0, Relaxed);
         self.ours.store(0, Relaxed);
         self.pending.store(0, Relaxed);
         self.ep_fd.store(0, Relaxed);
+        self.ep_gen.store(0, Relaxed);
         self.ep_events.store(0, Relaxed);
         self.ep_count.store(0, Relaxed);
         self.ep_next.store(0, Relaxed);

@@ -1,74 +1,104 @@
 //! select/pselect's fd_sets as the program passed them.
 //!
-//! Seam for issue 10 item 1: today a whole `fd_set` (FD_SETSIZE bits) is
-//! copied and written back; programs allocate `howmany(nfds, NFDBITS)`
-//! words only. The fix belongs here alone: save, restore and walk exactly
-//! `ceil(n/64)` words of each set.
+//! Programs size their sets for `nfds` only (`howmany(nfds, NFDBITS)`
+//! words: OpenSSH, libevent's select backend), and the kernel reads and
+//! writes exactly `ceil(nfds/64)` 64-bit words of each set. So do we: the
+//! words are copied once, before the first real call, and put back before
+//! each later one (the real call writes its results itself; we never write
+//! a result, nor a byte past the program's words). The first real call gets
+//! the sets untouched, so a set the kernel cannot write fails with its
+//! EFAULT before we write anything.
 
 use crate::classify::maybe_tcp;
 use crate::mux::{self, IN, OUT};
+use core::cell::Cell;
 use libc::{c_int, fd_set};
+
+/// Words of a full fd_set (FD_SETSIZE bits, 64-bit words on 64-bit Linux).
+const WORDS: usize = libc::FD_SETSIZE / 64;
+const _: () = assert!(core::mem::size_of::<fd_set>() == WORDS * 8);
 
 /// The sets as the program passed them (the real select overwrites them
 /// with its results, and a wait may take several real calls).
 pub struct Sets {
     n: c_int,
-    sets: [Option<fd_set>; 3],
+    /// `ceil(n/64)` (n is 1..=FD_SETSIZE: checked by the hook).
+    words: usize,
+    sets: [Option<[u64; WORDS]>; 3],
+    /// The program's words are still in its sets (no real call yet).
+    pristine: Cell<bool>,
 }
 
 impl Sets {
     /// # Safety
-    /// Each pointer is null or a valid fd_set.
+    /// `1 <= n <= FD_SETSIZE`; each pointer is null or points to
+    /// `ceil(n/64)` readable words.
     pub unsafe fn save(n: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set) -> Sets {
-        // SAFETY: per the contract; fd_set is plain data.
-        let copy = |p: *mut fd_set| (!p.is_null()).then(|| unsafe { *p });
+        let words = (n as usize).div_ceil(64).min(WORDS);
+        let copy = |p: *mut fd_set| {
+            (!p.is_null()).then(|| {
+                let mut s = [0u64; WORDS];
+                // SAFETY: per the contract, `words` words at p; bytes, so
+                // any alignment.
+                unsafe {
+                    core::ptr::copy_nonoverlapping(
+                        p as *const u8,
+                        s.as_mut_ptr() as *mut u8,
+                        words * 8,
+                    )
+                };
+                s
+            })
+        };
         Sets {
             n,
+            words,
             sets: [copy(r), copy(w), copy(e)],
+            pristine: Cell::new(true),
         }
     }
 
-    /// Puts the program's sets back before a real call.
+    /// Puts the program's words back before a real call (nothing before
+    /// the first: they are still there).
     ///
     /// # Safety
-    /// As for `save`, the same pointers.
+    /// As for `save`, the same pointers, writable.
     pub unsafe fn restore(&self, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set) {
+        if self.pristine.replace(false) {
+            return;
+        }
         for (p, s) in [r, w, e].into_iter().zip(&self.sets) {
             if let Some(s) = s {
-                // SAFETY: per the contract.
-                unsafe { *p = *s };
+                // SAFETY: per the contract: the words the kernel wrote.
+                unsafe {
+                    core::ptr::copy_nonoverlapping(
+                        s.as_ptr() as *const u8,
+                        p as *mut u8,
+                        self.words * 8,
+                    )
+                };
             }
         }
     }
 
     /// Calls `f(fd, ev)` for each descriptor in the read or write set.
     fn each_fd(&self, f: &mut impl FnMut(c_int, u8)) {
-        // An fd_set is FD_SETSIZE bits in 64-bit words (glibc, 64-bit
-        // Linux): walk the set bits of each word, not every descriptor.
-        const WORDS: usize = libc::FD_SETSIZE / 64;
-        const _: () = assert!(core::mem::size_of::<fd_set>() == WORDS * 8);
-        let words = |s: &Option<fd_set>| -> [u64; WORDS] {
-            // SAFETY: same size (checked above), plain bits.
-            s.map_or([0; WORDS], |s| unsafe {
-                core::mem::transmute::<fd_set, [u64; WORDS]>(s)
-            })
-        };
-        let (r, w) = (words(&self.sets[0]), words(&self.sets[1]));
+        let word = |s: &Option<[u64; WORDS]>, i: usize| s.as_ref().map_or(0, |s| s[i]);
         let n = self.n as usize;
-        for i in 0..n.div_ceil(64) {
+        for i in 0..self.words {
             // Only descriptors below n count.
             let mask = if (i + 1) * 64 <= n {
                 !0
             } else {
                 (1u64 << (n % 64)) - 1
             };
-            let mut any = (r[i] | w[i]) & mask;
+            let (r, w) = (word(&self.sets[0], i), word(&self.sets[1], i));
+            let mut any = (r | w) & mask;
             while any != 0 {
                 let b = any.trailing_zeros() as usize;
                 any &= any - 1;
                 let bit = 1u64 << b;
-                let ev =
-                    if r[i] & bit != 0 { IN } else { 0 } | if w[i] & bit != 0 { OUT } else { 0 };
+                let ev = if r & bit != 0 { IN } else { 0 } | if w & bit != 0 { OUT } else { 0 };
                 f((i * 64 + b) as c_int, ev);
             }
         }

@@ -135,14 +135,20 @@ pub unsafe extern "C" fn __poll_chk(
     unsafe { poll_timed(fds, n, timeout) }
 }
 
-/// Is a ppoll/pselect/epoll_pwait2 timeout a zero (a probe)?
+/// Is a ppoll/pselect/epoll_pwait2 timeout a zero (a probe), or one the
+/// kernel refuses (EINVAL at once: negative, or tv_nsec not below 1e9)?
+/// Either way the real call alone answers.
 ///
 /// # Safety
 /// `ts` is null or valid.
 #[inline(always)]
 unsafe fn is_zero(ts: *const timespec) -> bool {
     // SAFETY: per the contract.
-    !ts.is_null() && unsafe { (*ts).tv_sec == 0 && (*ts).tv_nsec == 0 }
+    !ts.is_null()
+        && unsafe {
+            let (s, ns) = ((*ts).tv_sec, (*ts).tv_nsec);
+            (s == 0 && ns == 0) || s < 0 || !(0..1_000_000_000).contains(&ns)
+        }
 }
 
 #[unsafe(no_mangle)]

@@ -106,6 +106,10 @@ pub struct TcpInfo {
     pub received: u64,
     /// When the last data came (from `tcpi_last_data_recv`).
     pub last_data: Instant,
+    /// Bytes of ours the peer has not acknowledged yet, or that are not
+    /// sent yet (`tcpi_unacked` segments, `tcpi_notsent_bytes`): false only
+    /// when both are known to be 0 (nothing to write is waiting).
+    pub queued_out: bool,
 }
 
 /// getsockopt(TCP_INFO), errno kept. `now` turns the kernel's "ms ago"
@@ -118,7 +122,10 @@ pub fn tcp_info(fd: c_int, now: Instant) -> Option<TcpInfo> {
         return None;
     }
     let ago = |ms: u32| now.minus(Nanos::from_ms(ms as u64));
+    const NOTSENT: usize = core::mem::offset_of!(libc::tcp_info, tcpi_notsent_bytes) + 4;
+    let queued_out = i.tcpi_unacked != 0 || len < NOTSENT || i.tcpi_notsent_bytes != 0;
     Some(TcpInfo {
+        queued_out,
         state: i.tcpi_state,
         acked: i.tcpi_bytes_acked,
         last_ack: ago(i.tcpi_last_ack_recv),
