@@ -21,7 +21,11 @@ pub(crate) struct Opts {
     /// Variables to set, in the order given (a later one wins).
     pub(crate) vars: Vec<(&'static str, OsString)>,
     pub(crate) force: bool,
-    /// COMMAND and its arguments, never empty.
+    /// `--pid PID`: attach to a running process instead of running COMMAND.
+    pub(crate) pid: Option<i32>,
+    /// `--preload-only`: the library alone, executed in place (no supervisor).
+    pub(crate) preload_only: bool,
+    /// COMMAND and its arguments, never empty (empty with `--pid`).
     pub(crate) command: Vec<OsString>,
 }
 
@@ -33,13 +37,15 @@ enum Kind {
     Peers(&'static str),
     Log,
     Force,
+    Pid,
+    PreloadOnly,
     Help,
     Version,
 }
 
 impl Kind {
     fn takes_value(self) -> bool {
-        matches!(self, Kind::Secs(_) | Kind::Peers(_))
+        matches!(self, Kind::Secs(_) | Kind::Peers(_) | Kind::Pid)
     }
 }
 
@@ -53,6 +59,8 @@ const LONG_OPTS: &[(&str, Kind)] = &[
     ("only", Kind::Peers("TIMEOUTSOCK_ONLY")),
     ("log", Kind::Log),
     ("force", Kind::Force),
+    ("pid", Kind::Pid),
+    ("preload-only", Kind::PreloadOnly),
     ("help", Kind::Help),
     ("version", Kind::Version),
 ];
@@ -141,13 +149,26 @@ pub(crate) fn parse_args(args: &[OsString]) -> Result<Action, String> {
             (Kind::Peers(var), Some(v)) => opts.vars.push((var, v)),
             (Kind::Log, _) => opts.vars.push(("TIMEOUTSOCK_LOG", "1".into())),
             (Kind::Force, _) => opts.force = true,
+            (Kind::Pid, Some(v)) => {
+                let pid = v
+                    .to_str()
+                    .and_then(|s| s.parse::<i32>().ok())
+                    .filter(|&p| p > 0)
+                    .ok_or_else(|| format!("invalid process id {}", quote(v.as_bytes())))?;
+                opts.pid = Some(pid);
+            }
+            (Kind::PreloadOnly, _) => opts.preload_only = true,
             (Kind::Help, _) => return Ok(Action::Help),
             (Kind::Version, _) => return Ok(Action::Version),
             (_, None) => unreachable!("option values are read above"),
         }
         i += 1;
     }
-    if i >= args.len() {
+    if opts.pid.is_some() {
+        if i < args.len() {
+            return Err("--pid takes no COMMAND".into());
+        }
+    } else if i >= args.len() {
         return Err("missing operand".into());
     }
     opts.command = args[i..].to_vec();

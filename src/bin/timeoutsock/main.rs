@@ -36,6 +36,7 @@ mod reach;
 #[path = "../../secs.rs"]
 #[allow(dead_code)]
 mod secs;
+mod supervise;
 mod text;
 
 use std::ffi::{OsStr, OsString};
@@ -134,6 +135,19 @@ fn run(args: Vec<OsString>) -> i32 {
         }
     }
 
+    if let Some(pid) = opts.pid {
+        for (k, v) in vars {
+            env.set(k, v);
+        }
+        return match supervise_settings(&env) {
+            Ok(s) => supervise::run::attach(pid, s),
+            Err(e) => {
+                eprintln!("{PROG}: {e}");
+                EXIT_ERROR
+            }
+        };
+    }
+
     let lib = match find_library() {
         Ok(p) => p,
         Err(e) => {
@@ -158,7 +172,21 @@ fn run(args: Vec<OsString>) -> i32 {
         Ok(p) => p,
         Err(errno) => return cannot_run(&command[0], errno),
     };
-    if let Some(b) = preload_blocker(&target, &lib_elf, path_var.as_deref(), 0) {
+    for (k, v) in vars {
+        env.set(k, v);
+    }
+    // Supervised unless told otherwise or nothing is timed: then the
+    // command is executed in place, as a preload-only wrapper would.
+    let settings = match supervise_settings(&env) {
+        Ok(s) => Some(s).filter(|s| s.any() && !opts.preload_only),
+        Err(e) => {
+            eprintln!("{PROG}: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    let blocker = preload_blocker(&target, &lib_elf, path_var.as_deref(), 0)
+        .filter(|b| settings.is_none() || !b.supervisable());
+    if let Some(b) = blocker {
         let what = b.describe(&target);
         if !opts.force {
             eprintln!(
@@ -172,11 +200,11 @@ fn run(args: Vec<OsString>) -> i32 {
         );
     }
 
-    for (k, v) in vars {
-        env.set(k, v);
-    }
     let preload = preload_value(env.get("LD_PRELOAD"), &lib);
     env.set("LD_PRELOAD", preload);
+    if let Some(s) = settings {
+        return supervise::run::run_child(&target, command, &env.0, s, opts.force);
+    }
 
     let errno = exec(&target, command, &env.0);
     cannot_run(&command[0], errno)
@@ -194,6 +222,11 @@ fn cannot_run(cmd: &OsStr, errno: i32) -> i32 {
     } else {
         EXIT_CANNOT_INVOKE
     }
+}
+
+/// The supervisor's settings from the variables the command gets.
+fn supervise_settings(env: &Env) -> Result<supervise::Settings, String> {
+    supervise::Settings::from_vars(&|k| env.get(k).map(|v| v.to_string_lossy().into_owned()))
 }
 
 /// The environment to hand over, in its original order.

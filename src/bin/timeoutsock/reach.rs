@@ -43,6 +43,13 @@ pub(crate) struct Blocker {
 }
 
 impl Blocker {
+    /// The supervisor reaches such a program from outside (static, another
+    /// architecture); not one that runs with raised privileges (not
+    /// dumpable: its descriptors cannot be duplicated).
+    pub(crate) fn supervisable(&self) -> bool {
+        matches!(self.why, Why::Static | Why::Arch { .. })
+    }
+
     pub(crate) fn describe(&self, command: &Path) -> String {
         let what = match &self.why {
             Why::Static => "statically linked".to_string(),
