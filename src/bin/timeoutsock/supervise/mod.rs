@@ -269,6 +269,16 @@ impl Supervisor {
         next.min(self.next_scan)
     }
 
+    /// Is any connection in the tree being timed?
+    pub(crate) fn busy(&self) -> bool {
+        self.socks.values().any(|s| !s.ignored)
+    }
+
+    /// The scan period of these settings.
+    pub(crate) fn period(&self) -> u64 {
+        self.s.scan_period()
+    }
+
     fn scan(&mut self) {
         self.stats.scans += 1;
         self.pass += 1;
@@ -276,7 +286,12 @@ impl Supervisor {
         let mut pids = std::mem::take(&mut self.pids);
         proc::tree(self.root, &mut pids);
         let mut new: Vec<(i32, i32, u64)> = Vec::new();
+        // SAFETY: getpid has no preconditions.
+        let me = unsafe { libc::getpid() };
         for &pid in &pids {
+            if pid == me {
+                continue;
+            }
             if let std::collections::hash_map::Entry::Vacant(v) = self.procs.entry(pid) {
                 let Ok(pidfd) = sys::pidfd_open(pid) else {
                     continue;

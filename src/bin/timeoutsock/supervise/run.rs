@@ -11,9 +11,12 @@
 //! CI runners) are forwarded to the child; those the terminal sends to the
 //! whole foreground group (si_code SI_KERNEL) already reached it and are
 //! not sent twice; stop signals are not blocked, so job control stops and
-//! continues both. The wrapper returns when the child and every process
-//! left behind (reparented to it) have ended, with the child's exit status,
-//! or dies by the child's signal (re-raised, without a core dump).
+//! continues both. The wrapper returns when the child has ended and no
+//! process it left behind (reparented to us) still has a connection being
+//! timed (looked for during two scan periods after the child's end), with
+//! the child's exit status, or dies by the child's signal (re-raised,
+//! without a core dump). Leftovers without connections (a `sleep &`) do
+//! not hold it.
 
 use std::ffi::OsString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -251,8 +254,12 @@ pub(crate) fn run_child(
     }
     release(true);
 
-    let mut sup = Supervisor::new(settings, child, Scope::Unreached);
+    // The tree below us, not below the child: what the child leaves behind
+    // is reparented to us (a subreaper) once it has ended.
+    // SAFETY: getpid has no preconditions.
+    let mut sup = Supervisor::new(settings, unsafe { libc::getpid() }, Scope::Unreached);
     let mut status = None;
+    let mut ended_at = None;
     let mut warned = false;
     // bounded: ends when no child is left (each signal or deadline is one pass)
     loop {
@@ -290,6 +297,14 @@ pub(crate) fn run_child(
         }
         if leave || reap(child, &mut status).is_err() {
             break;
+        }
+        let mut wake = wake;
+        if status.is_some() {
+            let grace_end = *ended_at.get_or_insert(now + 2 * sup.period());
+            if now >= grace_end && (!supervise || !sup.busy()) {
+                break;
+            }
+            wake = wake.min(grace_end);
         }
         wait_signal(&signals, wake);
     }
