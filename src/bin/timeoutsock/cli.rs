@@ -25,8 +25,23 @@ pub(crate) struct Opts {
     pub(crate) pid: Option<i32>,
     /// `--preload-only`: the library alone, executed in place (no supervisor).
     pub(crate) preload_only: bool,
-    /// COMMAND and its arguments, never empty (empty with `--pid`).
+    /// `--check` or `--env` instead of running COMMAND.
+    pub(crate) mode: Mode,
+    /// COMMAND and its arguments, never empty (empty with `--pid`, `--env`).
     pub(crate) command: Vec<OsString>,
+}
+
+/// What to do with COMMAND.
+#[derive(Clone, Copy, PartialEq, Debug, Default)]
+pub(crate) enum Mode {
+    /// Execute it.
+    #[default]
+    Run,
+    /// Say what it would get and why, without running it.
+    Check,
+    /// No COMMAND: print the environment lines (`NAME=value`) that give
+    /// programs started later the library and the settings.
+    Env,
 }
 
 #[derive(Clone, Copy, PartialEq, Debug)]
@@ -39,6 +54,8 @@ enum Kind {
     Force,
     Pid,
     PreloadOnly,
+    Check,
+    Env,
     Help,
     Version,
 }
@@ -61,6 +78,8 @@ const LONG_OPTS: &[(&str, Kind)] = &[
     ("force", Kind::Force),
     ("pid", Kind::Pid),
     ("preload-only", Kind::PreloadOnly),
+    ("check", Kind::Check),
+    ("env", Kind::Env),
     ("help", Kind::Help),
     ("version", Kind::Version),
 ];
@@ -146,7 +165,11 @@ pub(crate) fn parse_args(args: &[OsString]) -> Result<Action, String> {
                 })?;
                 opts.vars.push((var, v));
             }
-            (Kind::Peers(var), Some(v)) => opts.vars.push((var, v)),
+            (Kind::Peers(var), Some(v)) => {
+                check_peers(v.as_bytes())
+                    .map_err(|why| format!("invalid peer list {}: {why}", quote(v.as_bytes())))?;
+                opts.vars.push((var, v));
+            }
             (Kind::Log, _) => opts.vars.push(("TIMEOUTSOCK_LOG", "1".into())),
             (Kind::Force, _) => opts.force = true,
             (Kind::Pid, Some(v)) => {
@@ -158,6 +181,8 @@ pub(crate) fn parse_args(args: &[OsString]) -> Result<Action, String> {
                 opts.pid = Some(pid);
             }
             (Kind::PreloadOnly, _) => opts.preload_only = true,
+            (Kind::Check, _) => opts.mode = Mode::Check,
+            (Kind::Env, _) => opts.mode = Mode::Env,
             (Kind::Help, _) => return Ok(Action::Help),
             (Kind::Version, _) => return Ok(Action::Version),
             (_, None) => unreachable!("option values are read above"),
@@ -165,8 +190,21 @@ pub(crate) fn parse_args(args: &[OsString]) -> Result<Action, String> {
         i += 1;
     }
     if opts.pid.is_some() {
+        if opts.mode != Mode::Run {
+            return Err("--pid cannot be combined with --check or --env".into());
+        }
         if i < args.len() {
-            return Err("--pid takes no COMMAND".into());
+            return Err(format!(
+                "--pid takes no COMMAND (extra operand {})",
+                quote(args[i].as_bytes())
+            ));
+        }
+    } else if opts.mode == Mode::Env {
+        if i < args.len() {
+            return Err(format!(
+                "--env takes no COMMAND (extra operand {})",
+                quote(args[i].as_bytes())
+            ));
         }
     } else if i >= args.len() {
         return Err("missing operand".into());
@@ -186,6 +224,93 @@ pub(crate) fn parse_args(args: &[OsString]) -> Result<Action, String> {
     Ok(Action::Run(opts))
 }
 
+/// The library's rule for a peer list (src/peers.rs, `parse_rule`):
+/// comma-separated `ADDRESS[/PREFIX][:PORT]`, IPv6 in brackets before a
+/// port, empty entries skipped, at most 64. Stricter in one way: an IPv6
+/// address without brackets whose last group could be a port (`::1:5432`)
+/// is refused as ambiguous; the library would take it as an address.
+pub(crate) fn check_peers(list: &[u8]) -> Result<(), String> {
+    let entries: Vec<&[u8]> = list
+        .split(|&c| c == b',')
+        .filter(|e| !e.is_empty())
+        .collect();
+    if entries.len() > 64 {
+        return Err("too many entries (at most 64)".into());
+    }
+    for e in entries {
+        check_peer(e).map_err(|why| format!("{}: {why}", quote(e)))?;
+    }
+    Ok(())
+}
+
+fn check_peer(e: &[u8]) -> Result<(), String> {
+    const SYNTAX: &str = "not ADDRESS[/PREFIX][:PORT] (IPv6 as [ADDRESS]:PORT)";
+    let digits = |s: &[u8], max: u32| -> Option<u32> {
+        if s.is_empty() || s.len() > 10 || !s.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(s)
+            .ok()?
+            .parse::<u64>()
+            .ok()
+            .filter(|&v| v <= max as u64)
+            .map(|v| v as u32)
+    };
+    let port_ok = |p: &[u8]| digits(p, 65535).is_some_and(|p| p != 0);
+    let (host, bracketed) = if e.first() == Some(&b'[') {
+        let close = e.iter().position(|&c| c == b']').ok_or(SYNTAX)?;
+        match &e[close + 1..] {
+            [] => {}
+            [b':', p @ ..] if port_ok(p) => {}
+            _ => return Err(SYNTAX.into()),
+        }
+        (&e[1..close], true)
+    } else if e.iter().filter(|&&c| c == b':').count() == 1 {
+        let i = e.iter().position(|&c| c == b':').ok_or(SYNTAX)?;
+        if !port_ok(&e[i + 1..]) {
+            return Err(SYNTAX.into());
+        }
+        (&e[..i], false)
+    } else {
+        (e, false)
+    };
+    let (addr, len) = match host.iter().position(|&c| c == b'/') {
+        Some(i) => (&host[..i], Some(&host[i + 1..])),
+        None => (host, None),
+    };
+    let text = std::str::from_utf8(addr).map_err(|_| SYNTAX)?;
+    let max = if addr.contains(&b':') {
+        text.parse::<std::net::Ipv6Addr>().map_err(|_| SYNTAX)?;
+        128
+    } else {
+        text.parse::<std::net::Ipv4Addr>().map_err(|_| SYNTAX)?;
+        32
+    };
+    if let Some(l) = len
+        && digits(l, max).is_none()
+    {
+        return Err(SYNTAX.into());
+    }
+    if !bracketed && len.is_none() && addr.contains(&b':') {
+        // `::1:5432`: `::1` and port 5432, or the address `::1:5432`?
+        let i = addr.iter().rposition(|&c| c == b':').unwrap_or(0);
+        let (before, last) = (&addr[..i], &addr[i + 1..]);
+        let before_v6 = std::str::from_utf8(before)
+            .ok()
+            .is_some_and(|b| b.parse::<std::net::Ipv6Addr>().is_ok());
+        if before_v6 && !last.is_empty() && last.iter().all(u8::is_ascii_digit) {
+            let (b, l) = (
+                String::from_utf8_lossy(before),
+                String::from_utf8_lossy(last),
+            );
+            return Err(format!(
+                "ambiguous: write [{b}]:{l} for port {l} of {b}, or [{text}] for the address"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The library's rule for a number of seconds (src/secs.rs). Unlike the
 /// library (where empty means unset), an empty value is refused: an option
 /// was given without a number.
@@ -200,6 +325,8 @@ pub(crate) fn help_text() -> String {
     format!(
         "\
 Usage: {PROG} [OPTION]... [--] COMMAND [ARG]...
+  or:  {PROG} --check [OPTION]... [--] COMMAND [ARG]...
+  or:  {PROG} --env [OPTION]...
 Run COMMAND with libtimeoutsock preloaded: a TCP connection on which nothing
 moves for SECS seconds fails with \"Connection timed out\" (ETIMEDOUT).
 
@@ -215,6 +342,11 @@ moves for SECS seconds fails with \"Connection timed out\" (ETIMEDOUT).
       --only=PEERS    time only connections with PEERS (TIMEOUTSOCK_ONLY)
       --log           one line on stderr per timeout (TIMEOUTSOCK_LOG=1)
       --force         run COMMAND even when the preload cannot work for it
+      --check         do not run COMMAND: say what it would get and why (the
+                        library's glibc or musl build, or nothing), and the
+                        settings; exit 0 when covered, 122 when not
+      --env           no COMMAND: print NAME=value lines (LD_PRELOAD and the
+                        settings) for later programs, e.g. >> \"$GITHUB_ENV\"
       --help          display this help and exit
       --version       output version information and exit
 
@@ -224,7 +356,9 @@ with an optional :PORT, IPv6 in brackets before a port, for example
 10.0.0.0/8,127.0.0.1:5432,[::1]:6379.
 
 The library is $TIMEOUTSOCK_LIB if set, else {LIB_NAME} next to this
-program or in ../lib from its directory. It goes first in LD_PRELOAD (joined
+program, in ../lib or ../lib/ARCH-linux-gnu from its directory; the musl
+build ($TIMEOUTSOCK_MUSL_LIB, libtimeoutsock-musl.so) goes to musl programs
+where no glibc program can meet it (see the man page). It goes first in LD_PRELOAD (joined
 with ':'), unless LD_PRELOAD already names it. COMMAND is searched in PATH
 and executed in place of {PROG} (same process): its exit status, signals,
 standard streams and environment are its own. {PROG} refuses to run a
@@ -362,6 +496,67 @@ mod tests {
             [("TIMEOUTSOCK_SECS", "2".into())]
         );
         assert_eq!(opts(&["-", "x"]).command, args(&["-", "x"])[1..]);
+    }
+
+    #[test]
+    fn peer_lists_follow_the_library_rules_and_refuse_ambiguity() {
+        for ok in [
+            "10.0.0.0/8",
+            "127.0.0.1:5432",
+            "[::1]:6379",
+            "[::1]",
+            "::1",
+            "fe80::1",
+            "2001:db8::/32",
+            "[2001:db8::1/64]:80",
+            "::ffff:127.0.0.1",
+            "10.0.0.0/8,,127.0.0.1:5432,",
+            "",
+            "1:2:3:4:5:6:7:8",
+        ] {
+            assert_eq!(check_peers(ok.as_bytes()), Ok(()), "{ok}");
+        }
+        for bad in [
+            "localhost",
+            "10.0.0.0/33",
+            "127.0.0.1:0",
+            "127.0.0.1:65536",
+            "01.2.3.4",
+            "[::1]:",
+            "[::1",
+            "::1/129",
+            "1.2.3.4 ",
+            "10.0.0.0/8;[::1]",
+        ] {
+            assert!(check_peers(bad.as_bytes()).is_err(), "{bad}");
+        }
+        let why = check_peers(b"::1:5432").unwrap_err();
+        assert!(
+            why.contains("ambiguous") && why.contains("[::1]:5432"),
+            "{why}"
+        );
+        assert!(
+            check_peers(b"2001:db8::1:80")
+                .unwrap_err()
+                .contains("ambiguous")
+        );
+        let many = vec!["127.0.0.1"; 65].join(",");
+        assert!(
+            check_peers(many.as_bytes())
+                .unwrap_err()
+                .contains("too many")
+        );
+        assert!(err(&["--only", "localhost", "cmd"]).starts_with("invalid peer list 'localhost'"));
+        assert!(err(&["--exclude=::1:5432", "cmd"]).contains("ambiguous"));
+    }
+
+    #[test]
+    fn check_and_env_modes() {
+        assert_eq!(opts(&["--check", "--", "curl"]).mode, Mode::Check);
+        assert_eq!(opts(&["--env", "-t", "5"]).mode, Mode::Env);
+        assert_eq!(opts(&["curl"]).mode, Mode::Run);
+        assert!(err(&["--env", "curl"]).contains("--env takes no COMMAND"));
+        assert!(err(&["--check"]).contains("missing operand"));
     }
 
     #[test]

@@ -15,19 +15,49 @@ pub(crate) const DT_SONAME: u64 = 14;
 pub(crate) const PN_XNUM: u16 = 0xffff;
 
 /// What the checks need from an ELF file.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Elf {
     pub(crate) class: u8,
     pub(crate) machine: u16,
     pub(crate) e_type: u16,
     /// A PT_INTERP program header: the kernel starts the dynamic loader.
     pub(crate) interp: bool,
+    /// The interpreter's path from PT_INTERP (`/lib64/ld-linux-x86-64.so.2`,
+    /// `/lib/ld-musl-x86_64.so.1`), empty when none or unreadable.
+    pub(crate) interp_path: Vec<u8>,
     /// A DT_SONAME in PT_DYNAMIC: a shared library (the dynamic loader run
     /// directly, `ld.so PROGRAM`, has one; a static-pie executable has not).
     pub(crate) soname: bool,
 }
 
+/// Which C library's loader a program names in PT_INTERP.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Libc {
+    /// `ld-linux*.so.*` (and `ld64.so.*` of s390x/ppc64): glibc.
+    Glibc,
+    /// `ld-musl-*.so.1`.
+    Musl,
+    /// No interpreter, or one of neither kind.
+    Unknown,
+}
+
 impl Elf {
+    /// The C library of the program's loader, by the loader's file name.
+    pub(crate) fn libc(&self) -> Libc {
+        let name = self
+            .interp_path
+            .rsplit(|&c| c == b'/')
+            .next()
+            .unwrap_or(&[]);
+        if name.starts_with(b"ld-musl-") {
+            Libc::Musl
+        } else if name.starts_with(b"ld-linux") || name.starts_with(b"ld64.so") {
+            Libc::Glibc
+        } else {
+            Libc::Unknown
+        }
+    }
+
     /// No dynamic loader will run: no PT_INTERP, and not the loader itself
     /// (a shared object with a soname, which does read LD_PRELOAD).
     pub(crate) fn is_static(&self) -> bool {
@@ -131,10 +161,18 @@ pub(crate) fn parse_elf(read: &mut dyn FnMut(u64, &mut [u8]) -> bool) -> Option<
         return None;
     }
     let mut interp = false;
+    let mut interp_at = None;
     let mut dynamic = None;
     for e in ph.chunks_exact(phentsize as usize) {
         match u32_at(e, 0) {
-            PT_INTERP => interp = true,
+            PT_INTERP => {
+                interp = true;
+                interp_at = Some(if wide {
+                    (u64_at(e, 8), u64_at(e, 32))
+                } else {
+                    (u32_at(e, 4) as u64, u32_at(e, 16) as u64)
+                });
+            }
             PT_DYNAMIC => {
                 dynamic = Some(if wide {
                     (u64_at(e, 8), u64_at(e, 32))
@@ -160,11 +198,20 @@ pub(crate) fn parse_elf(read: &mut dyn FnMut(u64, &mut [u8]) -> bool) -> Option<
             }
         }
     }
+    let mut interp_path = Vec::new();
+    if let Some((off, size)) = interp_at {
+        let mut p = vec![0u8; size.min(4096) as usize];
+        if read(off, &mut p) {
+            p.truncate(p.iter().position(|&c| c == 0).unwrap_or(p.len()));
+            interp_path = p;
+        }
+    }
     Some(Elf {
         class,
         machine,
         e_type,
         interp,
+        interp_path,
         soname,
     })
 }
@@ -312,6 +359,16 @@ mod tests {
         assert_eq!(parse(&img[..40]), None, "truncated header");
         assert_eq!(parse(&img[..70]), None, "truncated program headers");
         assert_eq!(parse(b"#!/bin/sh\n"), None);
+        let with_path = |p: &[u8]| Elf {
+            interp_path: p.to_vec(),
+            ..parse(&img).unwrap()
+        };
+        assert_eq!(
+            with_path(b"/lib64/ld-linux-x86-64.so.2").libc(),
+            Libc::Glibc
+        );
+        assert_eq!(with_path(b"/lib/ld-musl-x86_64.so.1").libc(), Libc::Musl);
+        assert_eq!(with_path(b"").libc(), Libc::Unknown);
         let mut bad = img.clone();
         bad[4] = 3;
         assert_eq!(parse(&bad), None, "unknown class");

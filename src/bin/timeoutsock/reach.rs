@@ -1,7 +1,11 @@
 //! Can the preload work for the command? Follows `#!` interpreters and
 //! `#!/usr/bin/env NAME`, and checks what makes the loader ignore or refuse
 //! LD_PRELOAD: no dynamic loader (static), raised privileges (setuid, setgid,
-//! file capabilities), another ELF class or machine than the library's.
+//! file capabilities), another ELF class or machine than the library's — and
+//! what the loader would preload in vain: a Go program (static or cgo) makes
+//! its socket system calls itself, never through libc. Static, Go and
+//! other-architecture programs are the outside supervisor's; privileged ones
+//! are no one's (not dumpable: their descriptors cannot be duplicated).
 
 use std::ffi::{CString, OsStr};
 use std::fs::File;
@@ -11,15 +15,19 @@ use std::path::{Path, PathBuf};
 
 use crate::PROG;
 use crate::command::resolve_command;
-use crate::elf::{ELFCLASS32, ELFCLASS64, ET_DYN, ET_EXEC, Elf, parse_elf};
+use crate::elf::{ELFCLASS32, ELFCLASS64, ET_DYN, ET_EXEC, Elf, Libc, parse_elf};
 use crate::preload::LIB_NAME;
 use crate::text::quote;
 
 /// Why the dynamic loader would not preload the library into a program.
 #[derive(Debug, PartialEq)]
 enum Why {
-    /// No ELF interpreter: no dynamic loader runs at all.
-    Static,
+    /// No ELF interpreter: no dynamic loader runs at all (`go`: a Go
+    /// program, CGO_ENABLED=0).
+    Static { go: bool },
+    /// A dynamically linked (cgo) Go program: the library is mapped and
+    /// never called for sockets.
+    Go,
     /// Setuid to this uid: secure-execution mode ignores LD_PRELOAD.
     Setuid(u32),
     /// Setgid to this gid: same.
@@ -43,16 +51,20 @@ pub(crate) struct Blocker {
 }
 
 impl Blocker {
-    /// The supervisor reaches such a program from outside (static, another
-    /// architecture); not one that runs with raised privileges (not
+    /// The supervisor reaches such a program from outside (static, Go,
+    /// another architecture); not one that runs with raised privileges (not
     /// dumpable: its descriptors cannot be duplicated).
     pub(crate) fn supervisable(&self) -> bool {
-        matches!(self.why, Why::Static | Why::Arch { .. })
+        matches!(self.why, Why::Static { .. } | Why::Go | Why::Arch { .. })
     }
 
     pub(crate) fn describe(&self, command: &Path) -> String {
         let what = match &self.why {
-            Why::Static => "statically linked".to_string(),
+            Why::Static { go: false } => "statically linked".to_string(),
+            Why::Static { go: true } => "statically linked (a Go program)".to_string(),
+            Why::Go => "a Go program (dynamically linked, cgo): Go makes its socket \
+                       system calls itself, never through libc"
+                .to_string(),
             Why::Setuid(uid) => format!("setuid (it runs as uid {uid})"),
             Why::Setgid(gid) => format!("setgid (it runs as gid {gid})"),
             Why::Capabilities => "given file capabilities".to_string(),
@@ -99,16 +111,99 @@ fn arch_name(class: u8, machine: u16) -> String {
     format!("{bits} {m}")
 }
 
+/// What a command would get, and why.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Reach {
+    /// The preload library; the C library of the first program that runs
+    /// (it picks the build, see `preload::choose`).
+    Library(Libc),
+    /// The outside supervisor: the preload cannot work or does not reach
+    /// the program's sockets (static, Go, another architecture);
+    /// `Verdict::blocker` says why. Whether the supervisor may look into
+    /// the process is only known at run time (ptrace permission, seccomp).
+    Supervised,
+    /// Nothing: the preload cannot work (`Verdict::blocker` says why) and
+    /// the supervisor is off (`--preload-only`, all timeouts 0) or cannot
+    /// look into such a program (raised privileges).
+    Nothing,
+}
+
+/// The reach of a command with its reason, one line of text.
+#[derive(Debug)]
+pub(crate) struct Verdict {
+    pub(crate) reach: Reach,
+    pub(crate) why: String,
+    pub(crate) blocker: Option<Blocker>,
+}
+
+/// Judges the command file `target` (as resolved in PATH): see
+/// `preload_blocker` for the rules. `supervisor`: the outside supervisor
+/// will run (takes what the preload cannot reach but may be looked into).
+pub(crate) fn verdict(
+    target: &Path,
+    lib: &Elf,
+    path_var: Option<&OsStr>,
+    supervisor: bool,
+) -> Verdict {
+    let mut first = None;
+    if let Some(b) = preload_blocker(target, lib, path_var, 0, &mut first) {
+        return Verdict {
+            reach: if supervisor && b.supervisable() {
+                Reach::Supervised
+            } else {
+                Reach::Nothing
+            },
+            why: b.describe(target),
+            blocker: Some(b),
+        };
+    }
+    let Some((file, elf)) = first else {
+        return Verdict {
+            reach: Reach::Library(Libc::Unknown),
+            why: format!(
+                "{} is not an ELF program (unreadable, or run by /bin/sh)",
+                quote(target.as_os_str().as_bytes())
+            ),
+            blocker: None,
+        };
+    };
+    let loader = match elf.libc() {
+        Libc::Glibc => "glibc",
+        Libc::Musl => "musl",
+        Libc::Unknown => "unknown",
+    };
+    let what = format!(
+        "dynamically linked ({loader} loader {})",
+        quote(&elf.interp_path)
+    );
+    let why = if file == target {
+        format!("{} is {what}", quote(target.as_os_str().as_bytes()))
+    } else {
+        format!(
+            "{} runs {}, which is {what}",
+            quote(target.as_os_str().as_bytes()),
+            quote(file.as_os_str().as_bytes())
+        )
+    };
+    Verdict {
+        reach: Reach::Library(elf.libc()),
+        why,
+        blocker: None,
+    }
+}
+
 /// What stops a preload into the program `file` (the file the kernel is
 /// asked to execute), if anything. A script (`#!`) is judged by its
 /// interpreter — the program that really runs; `#!/usr/bin/env NAME` also by
 /// NAME found in PATH. A file that is neither ELF nor script (execvp runs it
-/// with /bin/sh) and anything unreadable are let through.
+/// with /bin/sh) and anything unreadable are let through. `first` gets the
+/// first ELF program that runs (the one whose loader reads LD_PRELOAD first).
 pub(crate) fn preload_blocker(
     file: &Path,
     lib: &Elf,
     path_var: Option<&OsStr>,
     depth: u32,
+    first: &mut Option<(PathBuf, Elf)>,
 ) -> Option<Blocker> {
     // Linux follows at most 4 levels of interpreters.
     if depth > 4 {
@@ -120,13 +215,13 @@ pub(crate) fn preload_blocker(
     let head = &head[..n];
     if let Some((interp, rest)) = shebang(head) {
         let interp = PathBuf::from(OsStr::from_bytes(&interp));
-        if let Some(b) = preload_blocker(&interp, lib, path_var, depth + 1) {
+        if let Some(b) = preload_blocker(&interp, lib, path_var, depth + 1, first) {
             return Some(b);
         }
         if interp.file_name() == Some(OsStr::new("env")) {
             let name = env_command(&rest)?;
             let target = resolve_command(OsStr::from_bytes(name), path_var).ok()?;
-            return preload_blocker(&target, lib, path_var, depth + 1);
+            return preload_blocker(&target, lib, path_var, depth + 1, first);
         }
         return None;
     }
@@ -145,14 +240,21 @@ pub(crate) fn preload_blocker(
     if elf.e_type != ET_EXEC && elf.e_type != ET_DYN {
         return None;
     }
+    let go = crate::supervise::golang::file_is_go(&f);
     if elf.is_static() {
-        return blocker(Why::Static);
+        return blocker(Why::Static { go });
+    }
+    if first.is_none() {
+        *first = Some((file.to_path_buf(), elf.clone()));
     }
     if (elf.class, elf.machine) != (lib.class, lib.machine) {
         return blocker(Why::Arch {
             class: elf.class,
             machine: elf.machine,
         });
+    }
+    if go {
+        return blocker(Why::Go);
     }
     None
 }

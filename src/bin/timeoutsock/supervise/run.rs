@@ -159,6 +159,48 @@ fn reap(child: i32, status: &mut Option<i32>) -> Result<(), ()> {
     }
 }
 
+/// Whether the supervisor may duplicate the descriptors of a child of ours
+/// (what `run_child` checks before exec, for `--check`): forks a child that
+/// waits on a pipe, duplicates the pipe's read end from it, and lets it go.
+/// `Err(errno)` says why not (EPERM: no ptrace permission, e.g. Docker's
+/// default seccomp profile without CAP_SYS_PTRACE; ENOSYS: Linux < 5.6).
+pub(crate) fn may_supervise_child() -> Result<(), i32> {
+    let mut p = [0; 2];
+    // SAFETY: a writable array of two ints.
+    if unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(sys::errno());
+    }
+    let (r, w) = (p[0], p[1]);
+    // SAFETY: this program is single-threaded; the child only waits on the
+    // pipe and exits.
+    let child = unsafe { libc::fork() };
+    if child == 0 {
+        let mut b = [0u8; 1];
+        // SAFETY: closing our copy of the write end, reading into b, _exit.
+        unsafe {
+            libc::close(w);
+            libc::read(r, b.as_mut_ptr().cast(), 1);
+            libc::_exit(0);
+        }
+    }
+    let result = if child < 0 {
+        Err(sys::errno())
+    } else {
+        sys::pidfd_open(child).and_then(|pidfd| super::probe(&pidfd, r))
+    };
+    // SAFETY: closing our pipe ends (the child then reads EOF and exits) and
+    // reaping our own child.
+    unsafe {
+        libc::close(w);
+        libc::close(r);
+        if child > 0 {
+            let mut st = 0;
+            libc::waitpid(child, &mut st, 0);
+        }
+    }
+    result
+}
+
 /// Runs `argv` (the program `path`) with `env` as our child under the
 /// supervisor; returns our exit status (or does not return: dies by the
 /// child's signal). `force`: a refused supervision only warns.
