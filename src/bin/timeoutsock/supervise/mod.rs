@@ -199,6 +199,28 @@ struct Sock {
     deadline: u64,
 }
 
+impl Sock {
+    /// A socket seen now, not (yet) timed.
+    fn new(pid: i32, fd: i32, pass: u64, now: u64) -> Sock {
+        Sock {
+            pid,
+            fd,
+            pass,
+            ignored: true,
+            state: 0,
+            local: None,
+            peer: None,
+            family: 0,
+            cookie: 0,
+            base: (0, 0),
+            since: now,
+            armed: None,
+            kernel_timer: false,
+            deadline: 0,
+        }
+    }
+}
+
 /// What one supervisor has done (for the benchmark and the tests).
 #[derive(Default, Clone, Copy, Debug)]
 pub(crate) struct Stats {
@@ -396,22 +418,7 @@ impl Supervisor {
 
     fn first_sight(&mut self, pid: i32, fd: i32, ino: u64, d: OwnedFd, look: Option<Look>) {
         let now = now_ns();
-        let mut sock = Sock {
-            pid,
-            fd,
-            pass: self.pass,
-            ignored: true,
-            state: 0,
-            local: None,
-            peer: None,
-            family: 0,
-            cookie: 0,
-            base: (0, 0),
-            since: now,
-            armed: None,
-            kernel_timer: false,
-            deadline: 0,
-        };
+        let mut sock = Sock::new(pid, fd, self.pass, now);
         let Some(look) = look else {
             self.socks.insert(ino, sock);
             return;
@@ -463,7 +470,26 @@ impl Supervisor {
         }
         sock.kernel_timer = ut != 0 || sock.armed.is_some();
         sock.base = (look.acked, look.received);
-        sock.since = if look.state == SYN_SENT || look.inq > 0 {
+        sock.since = if look.state == SYN_SENT {
+            // The connect began before we saw it (up to a scan period, more
+            // on a loaded machine): its deadline counts from its first SYN.
+            let (age, next_syn) = self.connect_age(&sock, &look, ut != 0, now);
+            let since = now.saturating_sub(age);
+            // The kernel looks at the user timeout only when its SYN
+            // retransmit timer fires. A timer set before the timeout was
+            // (the connect seen after a retransmission) can fire after the
+            // deadline: then the kernel fails the connect late, and the
+            // abort is the timeout itself, not a backstop.
+            let ut_ns = if ut != 0 {
+                ut as u64 * MS
+            } else {
+                self.s.connect
+            };
+            if sock.kernel_timer && next_syn.is_none_or(|at| at > since + ut_ns + MARGIN) {
+                sock.kernel_timer = false;
+            }
+            since
+        } else if look.inq > 0 {
             now
         } else {
             // Idle already: since the last data either way (jiffy
@@ -473,6 +499,46 @@ impl Supervisor {
         };
         self.stats.checks += 1;
         self.decide(ino, sock, &d, &look, now);
+    }
+
+    /// How long ago a connect in SYN_SENT sent its first SYN (a lower
+    /// bound), and when the kernel retransmits it next (monotonic ns), if
+    /// known. The kernel keeps the first SYN's time (retrans_stamp) but
+    /// shows it nowhere. What it shows: the retransmissions so far (k), the
+    /// current RTO r after b doublings (so r0 = r >> b, the initial one;
+    /// `tcp_syn_linear_timeouts` keeps b at 0 for the first ones), and, by
+    /// sock_diag, when its retransmit timer fires (in e). The last SYN went
+    /// out r - e ago (its timer was set to r: exact for the first SYN; for
+    /// a retransmission only if no user timeout shortened it), each earlier
+    /// one at least r0 before the next: age >= k*r0 + (r - e). Without
+    /// sock_diag (another network namespace): k*r0, and the next SYN at
+    /// most r from now.
+    fn connect_age(&self, sock: &Sock, look: &Look, clamped: bool, now: u64) -> (u64, Option<u64>) {
+        let r = look.rto_us.saturating_mul(1000);
+        let r0 = r >> look.backoff.min(63);
+        let k = look.retransmits as u64;
+        let timer = self
+            .diag_for(sock.pid)
+            .zip(sock.local.zip(sock.peer))
+            .and_then(|(diag, (l, p))| diag.timer(sock.family, l, p, sock.cookie).ok())
+            .and_then(|t| t.retransmit_in_ms());
+        let earlier = k.saturating_mul(r0);
+        match timer {
+            Some(e) if k == 0 || !clamped => {
+                let e = e as u64 * MS;
+                (earlier + r.saturating_sub(e), Some(now + e))
+            }
+            Some(e) => (earlier, Some(now + e as u64 * MS)),
+            // At the latest one RTO from now.
+            None => (earlier, Some(now + r)),
+        }
+    }
+
+    /// The sock_diag socket, if it can reach the sockets of `pid` (the same
+    /// network namespace as ours).
+    fn diag_for(&self, pid: i32) -> Option<&diag::Diag> {
+        let same_ns = self.my_netns.is_some() && self.my_netns == proc::netns(&pid.to_string());
+        self.diag.as_ref().filter(|_| same_ns)
     }
 
     /// Sets TCP_USER_TIMEOUT to the timeout of `op` (0 clears ours).
@@ -576,12 +642,8 @@ impl Supervisor {
     }
 
     fn abort(&mut self, sock: &Sock, d: &OwnedFd, op: Op, t: u64) {
-        let same_ns =
-            self.my_netns.is_some() && self.my_netns == proc::netns(&sock.pid.to_string());
-        let destroyed = match (&self.diag, sock.local, sock.peer, same_ns) {
-            (Some(diag), Some(l), Some(p), true) => {
-                diag.destroy(sock.family, l, p, sock.cookie).is_ok()
-            }
+        let destroyed = match (self.diag_for(sock.pid), sock.local, sock.peer) {
+            (Some(diag), Some(l), Some(p)) => diag.destroy(sock.family, l, p, sock.cookie).is_ok(),
             _ => false,
         };
         let how = if destroyed {
@@ -660,6 +722,112 @@ mod tests {
         assert_eq!(secs_text(2_500 * MS), "2.5");
         assert_eq!(secs_text(250 * MS), "0.25");
         assert_eq!(secs_text(MS), "0.001");
+    }
+
+    /// A connect stuck in SYN_SENT (loopback listener with a full accept
+    /// queue, GUIDE §3) and when it started.
+    fn black_hole_connect() -> (Vec<OwnedFd>, OwnedFd, u64) {
+        use std::os::fd::FromRawFd;
+        let sock = |nonblock: bool| {
+            let flags = libc::SOCK_STREAM
+                | libc::SOCK_CLOEXEC
+                | if nonblock { libc::SOCK_NONBLOCK } else { 0 };
+            // SAFETY: plain socket(2); the descriptor is ours.
+            unsafe { OwnedFd::from_raw_fd(libc::socket(libc::AF_INET, flags, 0)) }
+        };
+        // SAFETY: sockaddr_in is plain data, valid zeroed.
+        let mut sa: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+        sa.sin_family = libc::AF_INET as u16;
+        sa.sin_addr.s_addr = u32::from_be_bytes([127, 0, 0, 1]).to_be();
+        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        let l = sock(false);
+        let mut got = len;
+        // SAFETY: sa/len describe a valid sockaddr_in buffer throughout.
+        unsafe {
+            assert_eq!(libc::bind(l.as_raw_fd(), (&raw const sa).cast(), len), 0);
+            assert_eq!(libc::listen(l.as_raw_fd(), 0), 0);
+            libc::getsockname(l.as_raw_fd(), (&raw mut sa).cast(), &mut got);
+        }
+        let connect = |fd: &OwnedFd| {
+            // SAFETY: as above.
+            unsafe { libc::connect(fd.as_raw_fd(), (&raw const sa).cast(), len) };
+        };
+        let mut keep = vec![l];
+        for _ in 0..3 {
+            let f = sock(true);
+            connect(&f);
+            keep.push(f);
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let c = sock(true);
+        let t0 = now_ns();
+        connect(&c);
+        (keep, c, t0)
+    }
+
+    use std::os::fd::AsRawFd;
+
+    /// The root cause of late connect timeouts: a connect first seen after
+    /// its SYN was retransmitted must be timed from its first SYN, and the
+    /// kernel (which checks TCP_USER_TIMEOUT only when the SYN timer fires)
+    /// must not be trusted to fail it in time.
+    #[test]
+    fn a_connect_is_timed_from_its_first_syn_even_when_seen_late() {
+        let (_keep, c, t0) = black_hole_connect();
+        let mut sup = Supervisor::new(
+            Settings {
+                connect: 1_000 * MS,
+                read: 1_000 * MS,
+                write: 1_000 * MS,
+                ..Settings::default()
+            },
+            // SAFETY: getpid has no preconditions.
+            unsafe { libc::getpid() },
+            Scope::All,
+        );
+        let probe = |sup: &mut Supervisor, after_ms: u64| {
+            std::thread::sleep(std::time::Duration::from_nanos(
+                (t0 + after_ms * MS).saturating_sub(now_ns()),
+            ));
+            let look = tcp::look(&c).expect("TCP_INFO");
+            assert_eq!(look.state, SYN_SENT);
+            let mut sock = Sock::new(0, 3, 0, now_ns());
+            // SAFETY: getpid has no preconditions.
+            sock.pid = unsafe { libc::getpid() };
+            sock.family = libc::AF_INET;
+            sock.cookie = tcp::cookie(&c).unwrap();
+            sock.local = sys::sock_addr(&c, false);
+            sock.peer = tcp::peer(&c);
+            let now = now_ns();
+            let (age, next) = sup.connect_age(&sock, &look, false, now);
+            let true_age = now - t0;
+            // A lower bound (never an early abort), within a jiffy or two.
+            assert!(age <= true_age + 2 * 4 * MS, "age {age} > {true_age}");
+            if sup.diag.is_some() {
+                assert!(
+                    age + 50 * MS >= true_age,
+                    "age {age} << {true_age} at {after_ms} ms"
+                );
+                assert!(next.is_some());
+            } else {
+                assert!(age + 1_050 * MS >= true_age, "{age} {true_age}");
+            }
+            sup.stats.checks += 1;
+            (look.retransmits, next.map(|n| n.saturating_sub(t0) / MS))
+        };
+        // Before the first retransmission: the SYN timer fires at 1 s.
+        let (k, next) = probe(&mut sup, 300);
+        assert_eq!(k, 0);
+        if let Some(n) = next {
+            assert!((950..=1_050).contains(&n), "next SYN at {n} ms");
+        }
+        // After it: seen at 1.3 s, the connect is 1.3 s old (not 0), and
+        // the next SYN (2 s) is past a 1 s deadline: the kernel would be late.
+        let (k, next) = probe(&mut sup, 1_300);
+        assert!(k >= 1, "no retransmission yet");
+        if let Some(n) = next {
+            assert!(n > 1_000 + 8, "next SYN at {n} ms");
+        }
     }
 
     #[test]

@@ -31,6 +31,12 @@ pub(crate) struct Look {
     pub(crate) inq: u64,
     /// Bytes written and not acknowledged yet.
     pub(crate) outq: u64,
+    /// `tcpi_retransmits`: retransmissions of the current segment (the
+    /// SYN in SYN_SENT); `tcpi_backoff`: how often the RTO was doubled;
+    /// `tcpi_rto`: the current retransmission timeout, in µs.
+    pub(crate) retransmits: u8,
+    pub(crate) backoff: u8,
+    pub(crate) rto_us: u64,
 }
 
 /// Is this a TCP (or MPTCP) socket of the internet families?
@@ -54,7 +60,8 @@ pub(crate) fn user_timeout_ms(fd: &OwnedFd) -> Option<u32> {
 }
 
 /// TCP_INFO plus the queues. struct tcp_info (linux/tcp.h, kernel ≥ 4.19):
-/// tcpi_state is byte 0, tcpi_last_data_sent the u32 at 44,
+/// tcpi_state is byte 0, tcpi_retransmits byte 2, tcpi_backoff byte 4,
+/// tcpi_rto the u32 at 8, tcpi_last_data_sent the u32 at 44,
 /// tcpi_last_data_recv at 52, tcpi_last_ack_recv at 56, tcpi_bytes_acked the
 /// u64 at 120, tcpi_bytes_received at 128.
 pub(crate) fn look(fd: &OwnedFd) -> Option<Look> {
@@ -83,6 +90,9 @@ pub(crate) fn look(fd: &OwnedFd) -> Option<Look> {
         ago_ack: u32_at(56),
         inq,
         outq,
+        retransmits: b[2],
+        backoff: b[4],
+        rto_us: u32_at(8),
     })
 }
 
