@@ -477,3 +477,138 @@ fn the_wrapper_mirrors_exit_status_and_signals_and_leaks_no_descriptor() {
         "descriptors leaked into the child: {extra:?}"
     );
 }
+
+/// A C client of tests/c built once per test with `cc` (None and a note when
+/// `cc` is not installed).
+fn c_client(name: &str, src: &str, cc: &str, flags: &[&str], package: &str) -> Option<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("timeoutsock-c-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bin = dir.join(name);
+    let o = match Command::new(cc)
+        .args(["-O2", "-Wall", "-o"])
+        .arg(&bin)
+        .arg(manifest_dir().join("tests/c").join(src))
+        .args(flags)
+        .stdin(Stdio::null())
+        .output()
+    {
+        Ok(o) => o,
+        Err(_) => {
+            eprintln!("note: {cc} is not installed: {name} is skipped (apt-get install {package})");
+            return None;
+        }
+    };
+    assert!(
+        o.status.success(),
+        "{cc} {src} {flags:?} (needs {package}): {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    Some(bin)
+}
+
+/// A C client's run: ended in time, exit 1, its line says `op` failed with
+/// one of `errors` (strerror texts, musl's or glibc's).
+fn assert_c_client_failed_in_time(e: &Ended, what: &str, op: &str, errors: &[&str]) {
+    assert!(!e.killed, "{what}: still hung\n{e}");
+    assert!(
+        e.secs >= 0.8 * T && e.secs <= T + LATE,
+        "{what}: ended after {:.3}s, want {:.1}..{:.1}\n{e}",
+        e.secs,
+        0.8 * T,
+        T + LATE
+    );
+    assert_eq!(e.code, Some(1), "{what}: exit status\n{e}");
+    assert!(e.out.contains(&format!("op={op} ret=-")), "{what}\n{e}");
+    assert!(
+        errors.iter().any(|m| e.out.contains(m)),
+        "{what}: want one of {errors:?}\n{e}"
+    );
+    assert!(e.err.contains("timeoutsock: "), "{what}: no log line\n{e}");
+}
+
+/// (label, program, args, op, errors)
+type CCase = (
+    &'static str,
+    PathBuf,
+    Vec<String>,
+    &'static str,
+    &'static [&'static str],
+);
+
+#[test]
+fn a_static_musl_client_and_an_io_uring_client_end_within_t_and_hang_without() {
+    let musl = c_client(
+        "muslclient-static",
+        "muslclient.c",
+        "musl-gcc",
+        &["-static"],
+        "musl-tools",
+    );
+    let uring = c_client(
+        "uringclient",
+        "uringclient.c",
+        "gcc",
+        &["-luring"],
+        "liburing-dev",
+    );
+    let silent = silent_server(V4);
+    let hole = full_queue_server(V4);
+    let mut cases: Vec<CCase> = Vec::new();
+    if let Some(m) = &musl {
+        let port = silent.port.to_string();
+        // musl's strerror: "Connection aborted" (ECONNABORTED, SOCK_DESTROY),
+        // "Connection reset by peer" (the fallback abort).
+        let silent_errors: &[&str] = &["errno=Connection aborted", "errno=Connection reset"];
+        cases.push((
+            "static musl, silent server",
+            m.clone(),
+            vec![port, "recv".into()],
+            "recv",
+            silent_errors,
+        ));
+        let port = hole.port.to_string();
+        let hole_errors: &[&str] = &["errno=ETIMEDOUT", "errno=Connection aborted"];
+        cases.push((
+            "static musl, connect black hole",
+            m.clone(),
+            vec![port, "connect".into()],
+            "connect",
+            hole_errors,
+        ));
+    }
+    if let Some(u) = &uring {
+        // glibc's strerror: ECONNABORTED, ECONNRESET.
+        let errors: &[&str] = &[
+            "errno=Software caused connection abort",
+            "errno=Connection reset by peer",
+        ];
+        cases.push((
+            "io_uring recv, silent server",
+            u.clone(),
+            vec![silent.port.to_string()],
+            "uring_recv",
+            errors,
+        ));
+    }
+    let mut children = Vec::new();
+    for (_, prog, args, _, _) in &cases {
+        let mut a = vec![s(prog)];
+        a.extend(args.iter().cloned());
+        let refs: Vec<&str> = a.iter().map(|x| x.as_str()).collect();
+        let (c, t0) = start(supervised(&refs));
+        children.push((c, t0, Duration::from_secs_f64(T + LATE + 3.0)));
+        let mut control = cmd(prog);
+        control.args(args);
+        let (c, t0) = start(control);
+        children.push((c, t0, CONTROL));
+    }
+    let ended = finish_all(children);
+    for (i, (what, _, _, op, errors)) in cases.iter().enumerate() {
+        assert_c_client_failed_in_time(&ended[2 * i], what, op, errors);
+        let control = &ended[2 * i + 1];
+        assert!(
+            control.killed,
+            "control {what}: did not hang without timeoutsock\n{control}"
+        );
+    }
+}
