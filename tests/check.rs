@@ -1,5 +1,6 @@
-//! `timeoutsock --check` verdicts (glibc, musl, static, setuid, script
-//! targets; exit 0 covered, 122 not; CMD never run) and `timeoutsock --env`
+//! `timeoutsock --check` verdicts (glibc, musl, static, Go, setuid, script
+//! targets: the library, the outside supervisor or nothing; exit 0 covered,
+//! 122 not; CMD never run) and `timeoutsock --env`
 //! (the lines for `$GITHUB_ENV`, checked by running a program with them).
 
 mod common;
@@ -50,6 +51,17 @@ fn assert_covered(r: &Ran, build: &str, why: &str) {
     assert!(
         r.stdout
             .contains(&format!("covered: yes, by the library ({build} build)")),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains(why), "want {why:?}:\n{}", r.stdout);
+}
+
+fn assert_supervised(r: &Ran, why: &str) {
+    assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("covered: yes, by the outside supervisor\n"),
         "{}",
         r.stdout
     );
@@ -114,7 +126,22 @@ fn check_tells_each_kind_of_program_without_running_it() {
     let r = check(&s(&musl), &[]);
     assert_covered(&r, "glibc", "(musl loader");
 
-    assert_not_covered(&check(&s(&stat), &[]), "is statically linked");
+    // Static: the supervisor's (the preload cannot work); not with
+    // --preload-only, nor when every timeout is 0 (no supervisor runs).
+    assert_supervised(&check(&s(&stat), &[]), "is statically linked");
+    let r = run(
+        &[wrapper(), "--preload-only", "--check", &s(&stat)],
+        &[("TIMEOUTSOCK_LIB", &lib)],
+        LIMIT,
+    );
+    assert_not_covered(&r, "is statically linked");
+    assert!(r.stdout.contains("supervisor is off"), "{}", r.stdout);
+    let r = run(
+        &[wrapper(), "-t", "0", "--check", &s(&stat)],
+        &[("TIMEOUTSOCK_LIB", &lib)],
+        LIMIT,
+    );
+    assert_not_covered(&r, "is statically linked");
 
     // A script is judged by its interpreter, `env -S` by the command.
     let script = d.join("step.sh");
@@ -129,7 +156,7 @@ fn check_tells_each_kind_of_program_without_running_it() {
     std::fs::write(&via_env, "#!/usr/bin/env -S static -x\n").unwrap();
     std::fs::set_permissions(&via_env, std::fs::Permissions::from_mode(0o755)).unwrap();
     let path = format!("{}:/usr/bin:/bin", s(&d));
-    assert_not_covered(
+    assert_supervised(
         &check(&s(&via_env), &[("PATH", &path)]),
         "which is statically linked",
     );
@@ -159,7 +186,13 @@ fn check_refuses_a_setuid_program() {
             .expect("no setuid program found")
             .to_string()
     };
-    assert_not_covered(&check(&target, &[]), "is setuid (it runs as uid");
+    let r = check(&target, &[]);
+    assert_not_covered(&r, "is setuid (it runs as uid");
+    assert!(
+        r.stdout.contains("nor can the outside supervisor"),
+        "{}",
+        r.stdout
+    );
     let _ = std::fs::remove_dir_all(&d);
 }
 
@@ -234,4 +267,69 @@ fn bad_peer_lists_exit_125_like_a_bad_secs() {
         LIMIT,
     );
     assert!(r.stderr.contains("[::1]:5432"), "{}", r.stderr);
+}
+
+/// `go` from PATH, or None (and a note) when it is not installed.
+fn go() -> Option<PathBuf> {
+    let go = std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join("go"))
+            .find(|g| g.is_file())
+    });
+    if go.is_none() {
+        eprintln!("note: `go` is not installed: the Go verdicts are skipped");
+    }
+    go
+}
+
+#[test]
+fn check_gives_go_programs_to_the_supervisor_never_to_the_library() {
+    let Some(go) = go() else {
+        return;
+    };
+    let d = scratch("go");
+    let src = d.join("main.go");
+    std::fs::write(
+        &src,
+        // net: with cgo, it links the C library dynamically.
+        "package main\n\nimport (\n\t_ \"net\"\n\t\"os\"\n)\n\nfunc main() { f, _ := os.Create(\"ran\"); f.Close() }\n",
+    )
+    .unwrap();
+    let lib = s(&preload_lib());
+    for (name, cgo, why) in [
+        ("go-static", "0", "is statically linked (a Go program)"),
+        ("go-cgo", "1", "is a Go program (dynamically linked, cgo)"),
+    ] {
+        let bin = d.join(name);
+        let o = Command::new(&go)
+            .args(["build", "-o"])
+            .arg(&bin)
+            .arg(&src)
+            .env("CGO_ENABLED", cgo)
+            .env("GOCACHE", std::env::temp_dir().join("timeoutsock-gocache"))
+            .env("GOPATH", d.join("gopath"))
+            .env("GO111MODULE", "off")
+            .current_dir(&d)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run go build");
+        assert!(
+            o.status.success(),
+            "go build: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let r = check(&s(&bin), &[]);
+        assert_supervised(&r, why);
+        assert!(!r.stdout.contains("by the library"), "{}", r.stdout);
+        // The cgo program is dynamically linked with glibc, and still not
+        // the library's: under --preload-only nothing covers it.
+        let r = run(
+            &[wrapper(), "--preload-only", "--check", &s(&bin)],
+            &[("TIMEOUTSOCK_LIB", &lib)],
+            LIMIT,
+        );
+        assert_not_covered(&r, why);
+    }
+    assert!(!d.join("ran").exists());
+    let _ = std::fs::remove_dir_all(&d);
 }

@@ -136,6 +136,8 @@ fn completions_parse_and_name_every_option() {
         "--only",
         "--log",
         "--force",
+        "--preload-only",
+        "--pid",
         "--check",
         "--env",
         "--help",

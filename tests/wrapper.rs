@@ -545,7 +545,8 @@ fn exit_status_passes_through() {
 
 #[test]
 fn the_command_keeps_the_wrapper_pid_and_dies_by_its_own_signal() {
-    let o = Cmd::wrapper(&["sh", "-c", "echo $$"]).run(DONE);
+    // --preload-only: executed in place (supervised runs are in supervise.rs).
+    let o = Cmd::wrapper(&["--preload-only", "sh", "-c", "echo $$"]).run(DONE);
     o.assert_code(0);
     assert_eq!(
         o.out().trim(),
@@ -789,10 +790,16 @@ fn a_command_that_cannot_be_invoked_exits_126() {
 fn statically_linked_programs_are_refused_unless_forced() {
     let bins = exitcode();
     for b in [&bins.static_, &bins.static_pie] {
+        // Supervised by default: runs, no message.
         let o = Cmd::wrapper(&[s(b), "3".into()]).run(DONE);
+        o.assert_code(3);
+        assert!(o.stderr.is_empty(), "{o}");
+        // The preload alone cannot reach it: refused.
+        let o = Cmd::wrapper(&["--preload-only".into(), s(b), "3".into()]).run(DONE);
         o.assert_wrapper_error(NO_PRELOAD, &format!("'{}' is statically linked", s(b)));
         assert!(o.stderr.contains("--force"), "{o}");
-        let o = Cmd::wrapper(&["--force".into(), s(b), "3".into()]).run(DONE);
+        let o =
+            Cmd::wrapper(&["--preload-only".into(), "--force".into(), s(b), "3".into()]).run(DONE);
         o.assert_code(3);
         assert!(o.stderr.starts_with("timeoutsock: warning: "), "{o}");
     }
@@ -808,7 +815,7 @@ fn statically_linked_programs_are_refused_unless_forced() {
     let d = TempDir::new("static-script");
     let direct = d.join("direct");
     write_file(&direct, &format!("#!{}\n", s(&bins.static_)), 0o755);
-    let o = Cmd::wrapper(&[s(&direct)]).run(DONE);
+    let o = Cmd::wrapper(&["--preload-only".into(), s(&direct)]).run(DONE);
     o.assert_wrapper_error(
         NO_PRELOAD,
         &format!(
@@ -824,7 +831,9 @@ fn statically_linked_programs_are_refused_unless_forced() {
         s(bins.static_.parent().unwrap()),
         std::env::var("PATH").unwrap()
     );
-    let o = Cmd::wrapper(&[s(&via_env)]).env("PATH", &path).run(DONE);
+    let o = Cmd::wrapper(&["--preload-only".into(), s(&via_env)])
+        .env("PATH", &path)
+        .run(DONE);
     o.assert_wrapper_error(NO_PRELOAD, "which is statically linked");
     let fine = d.join("fine");
     write_file(&fine, "#!/bin/sh\nexit 6\n", 0o755);

@@ -21,9 +21,13 @@ pub(crate) struct Opts {
     /// Variables to set, in the order given (a later one wins).
     pub(crate) vars: Vec<(&'static str, OsString)>,
     pub(crate) force: bool,
+    /// `--pid PID`: attach to a running process instead of running COMMAND.
+    pub(crate) pid: Option<i32>,
+    /// `--preload-only`: the library alone, executed in place (no supervisor).
+    pub(crate) preload_only: bool,
     /// `--check` or `--env` instead of running COMMAND.
     pub(crate) mode: Mode,
-    /// COMMAND and its arguments, never empty.
+    /// COMMAND and its arguments, never empty (empty with `--pid`, `--env`).
     pub(crate) command: Vec<OsString>,
 }
 
@@ -48,6 +52,8 @@ enum Kind {
     Peers(&'static str),
     Log,
     Force,
+    Pid,
+    PreloadOnly,
     Check,
     Env,
     Help,
@@ -56,7 +62,7 @@ enum Kind {
 
 impl Kind {
     fn takes_value(self) -> bool {
-        matches!(self, Kind::Secs(_) | Kind::Peers(_))
+        matches!(self, Kind::Secs(_) | Kind::Peers(_) | Kind::Pid)
     }
 }
 
@@ -70,6 +76,8 @@ const LONG_OPTS: &[(&str, Kind)] = &[
     ("only", Kind::Peers("TIMEOUTSOCK_ONLY")),
     ("log", Kind::Log),
     ("force", Kind::Force),
+    ("pid", Kind::Pid),
+    ("preload-only", Kind::PreloadOnly),
     ("check", Kind::Check),
     ("env", Kind::Env),
     ("help", Kind::Help),
@@ -164,6 +172,15 @@ pub(crate) fn parse_args(args: &[OsString]) -> Result<Action, String> {
             }
             (Kind::Log, _) => opts.vars.push(("TIMEOUTSOCK_LOG", "1".into())),
             (Kind::Force, _) => opts.force = true,
+            (Kind::Pid, Some(v)) => {
+                let pid = v
+                    .to_str()
+                    .and_then(|s| s.parse::<i32>().ok())
+                    .filter(|&p| p > 0)
+                    .ok_or_else(|| format!("invalid process id {}", quote(v.as_bytes())))?;
+                opts.pid = Some(pid);
+            }
+            (Kind::PreloadOnly, _) => opts.preload_only = true,
             (Kind::Check, _) => opts.mode = Mode::Check,
             (Kind::Env, _) => opts.mode = Mode::Env,
             (Kind::Help, _) => return Ok(Action::Help),
@@ -172,7 +189,17 @@ pub(crate) fn parse_args(args: &[OsString]) -> Result<Action, String> {
         }
         i += 1;
     }
-    if opts.mode == Mode::Env {
+    if opts.pid.is_some() {
+        if opts.mode != Mode::Run {
+            return Err("--pid cannot be combined with --check or --env".into());
+        }
+        if i < args.len() {
+            return Err(format!(
+                "--pid takes no COMMAND (extra operand {})",
+                quote(args[i].as_bytes())
+            ));
+        }
+    } else if opts.mode == Mode::Env {
         if i < args.len() {
             return Err(format!(
                 "--env takes no COMMAND (extra operand {})",
@@ -300,8 +327,13 @@ pub(crate) fn help_text() -> String {
 Usage: {PROG} [OPTION]... [--] COMMAND [ARG]...
   or:  {PROG} --check [OPTION]... [--] COMMAND [ARG]...
   or:  {PROG} --env [OPTION]...
+  or:  {PROG} --pid PID [OPTION]...
 Run COMMAND with libtimeoutsock preloaded: a TCP connection on which nothing
 moves for SECS seconds fails with \"Connection timed out\" (ETIMEDOUT).
+Processes of COMMAND's tree that the preload cannot reach (static, Go,
+io_uring users, other architectures) are supervised from outside: their
+stalled connects and sends fail with ETIMEDOUT, silent peers are aborted
+(ECONNABORTED, \"Software caused connection abort\").
 
   -t, --timeout=SECS  idle timeout of connect, reads and writes
                         (TIMEOUTSOCK_SECS); default: $TIMEOUTSOCK_SECS if set,
@@ -314,10 +346,17 @@ moves for SECS seconds fails with \"Connection timed out\" (ETIMEDOUT).
       --exclude=PEERS never time connections with PEERS (TIMEOUTSOCK_EXCLUDE)
       --only=PEERS    time only connections with PEERS (TIMEOUTSOCK_ONLY)
       --log           one line on stderr per timeout (TIMEOUTSOCK_LOG=1)
-      --force         run COMMAND even when the preload cannot work for it
+      --force         run COMMAND even when neither the preload nor the
+                        supervisor can work for it
+      --preload-only  no supervisor: execute COMMAND in place with the
+                        preload alone (static and Go programs are refused)
+      --pid=PID       no COMMAND: supervise the running process PID and its
+                        descendants until it exits or we are interrupted
+                        (needs the permission to ptrace PID)
       --check         do not run COMMAND: say what it would get and why (the
-                        library's glibc or musl build, or nothing), and the
-                        settings; exit 0 when covered, 122 when not
+                        library's glibc or musl build, the outside supervisor,
+                        or nothing), and the settings; exit 0 when covered,
+                        122 when not
       --env           no COMMAND: print NAME=value lines (LD_PRELOAD and the
                         settings) for later programs, e.g. >> \"$GITHUB_ENV\"
       --help          display this help and exit
@@ -333,13 +372,17 @@ program, in ../lib or ../lib/ARCH-linux-gnu from its directory; the musl
 build ($TIMEOUTSOCK_MUSL_LIB, libtimeoutsock-musl.so) goes to musl programs
 where no glibc program can meet it (see the man page). It goes first in LD_PRELOAD (joined
 with ':'), unless LD_PRELOAD already names it. COMMAND is searched in PATH
-and executed in place of {PROG} (same process): its exit status, signals,
-standard streams and environment are its own. {PROG} refuses to run a
-COMMAND that LD_PRELOAD cannot reach: statically linked, setuid or setgid,
-with file capabilities, or built for another architecture.
+and run as a child: {PROG} stays its parent (forwarding signals,
+reproducing its exit status or death by signal) to supervise the tree. With
+--preload-only, or when every timeout is 0, COMMAND is executed in place of
+{PROG} (same process). {PROG} refuses a COMMAND that nothing can reach:
+setuid or setgid, or with file capabilities (and, with --preload-only,
+statically linked, Go, or built for another architecture).
 
 Exit status:
-  122  the preload cannot work for COMMAND (not run; --force runs it)
+  122  neither the preload nor the supervisor can work for COMMAND (not run;
+       --force runs it), or the supervisor may not look into it (the reason
+       and the fix, e.g. --cap-add SYS_PTRACE, are printed)
   125  {PROG} itself failed (bad option or SECS, library not found)
   126  COMMAND is found but cannot be invoked
   127  COMMAND cannot be found

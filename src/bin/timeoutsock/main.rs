@@ -1,18 +1,29 @@
-//! `timeoutsock`: runs a command with libtimeoutsock preloaded.
+//! `timeoutsock`: runs a command with libtimeoutsock preloaded, and under
+//! the outside supervisor for what the preload cannot reach.
 //!
 //! ```text
 //! timeoutsock [-t SECS] [--connect SECS] [--read SECS] [--write SECS] [--accept SECS]
-//!             [--exclude PEERS] [--only PEERS] [--log] [--force] [--] COMMAND [ARG...]
+//!             [--exclude PEERS] [--only PEERS] [--log] [--force] [--preload-only]
+//!             [--] COMMAND [ARG...]
+//! timeoutsock --check [OPTION]... [--] COMMAND [ARG...]
+//! timeoutsock --env [OPTION]...
+//! timeoutsock --pid PID [OPTION]...
 //! ```
 //!
-//! It sets the `TIMEOUTSOCK_*` variables, puts the library first in
-//! `LD_PRELOAD` and executes the command in its own place (`execve` after a
-//! PATH search with `execvp`'s rules): the command keeps the wrapper's PID, so
-//! its exit status, signals, standard streams and the rest of the
-//! environment are its own. Before that it checks that a preload can work for
-//! the command at all — dynamically linked, not run with raised privileges
-//! (setuid, setgid, file capabilities), the library's ELF class and machine —
-//! and refuses with exit status 122 when it cannot (`--force` runs it anyway).
+//! It sets the `TIMEOUTSOCK_*` variables and puts the library (the build
+//! that matches the program's loader) first in `LD_PRELOAD`. Then, by
+//! default, it stays the command's parent and supervises its process tree
+//! from outside (`supervise`): processes in which the library is not in
+//! effect (static, Go, io_uring users, other architectures) get the same
+//! timeouts through pidfd_getfd. With `--preload-only`, or when every
+//! timeout is 0, it executes the command in its own place (`execve` after a
+//! PATH search with `execvp`'s rules) as a plain preload wrapper. Before
+//! either it checks what can reach the command — the library (dynamically
+//! linked, not Go, not privileged, the library's ELF class and machine), the
+//! supervisor (static, Go, another architecture), or nothing (setuid,
+//! setgid, file capabilities) — and refuses with exit status 122 when
+//! nothing can (`--force` runs it anyway). `--check` prints that verdict
+//! without running the command.
 //!
 //! A normal std binary, never preloaded itself. `no_main`: Rust's runtime
 //! start-up (which sets SIGPIPE to ignored — inherited through exec — and
@@ -23,8 +34,8 @@
 //! The files, one concern each: `cli` (options, help), `preload` (finding
 //! the library, the LD_PRELOAD value), `command` (PATH search, exec),
 //! `reach` (can the preload work for the command: scripts, privileges,
-//! static, architecture), `elf` (the ELF header reader), `text` (quoting,
-//! errno strings). `secs` is the library's own rule for SECS (src/secs.rs).
+//! static, Go, architecture), `supervise` (the outside supervisor), `elf`
+//! (the ELF header reader), `text` (quoting, errno strings). `secs` is the library's own rule for SECS (src/secs.rs).
 #![cfg_attr(not(test), no_main)]
 #![cfg_attr(test, allow(dead_code))]
 
@@ -36,6 +47,7 @@ mod reach;
 #[path = "../../secs.rs"]
 #[allow(dead_code)]
 mod secs;
+mod supervise;
 mod text;
 
 use std::ffi::{OsStr, OsString};
@@ -137,6 +149,26 @@ fn run(args: Vec<OsString>) -> i32 {
         env.set(k, v);
     }
 
+    // The supervisor runs unless told otherwise or nothing is timed: then
+    // the command is executed in place, as a preload-only wrapper would.
+    let supervision = match supervise_settings(&env) {
+        Ok(s) => Some(s).filter(|s| s.any() && !opts.preload_only),
+        Err(e) => {
+            eprintln!("{PROG}: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    if let Some(pid) = opts.pid {
+        // --pid supervises even with all timeouts 0 (nothing to do then).
+        return match supervise_settings(&env) {
+            Ok(s) => supervise::run::attach(pid, s),
+            Err(e) => {
+                eprintln!("{PROG}: {e}");
+                EXIT_ERROR
+            }
+        };
+    }
+
     let libs = match find_libraries() {
         Ok(l) => l,
         Err(e) => {
@@ -186,10 +218,15 @@ fn run(args: Vec<OsString>) -> i32 {
         Ok(p) => p,
         Err(errno) => return cannot_run(&command[0], errno),
     };
-    let verdict = verdict(&target, &lib_elf, path_var.as_deref());
+    let verdict = verdict(
+        &target,
+        &lib_elf,
+        path_var.as_deref(),
+        supervision.is_some(),
+    );
     let libc = match verdict.reach {
         Reach::Library(libc) => libc,
-        Reach::Nothing => Libc::Unknown,
+        Reach::Supervised | Reach::Nothing => Libc::Unknown,
     };
     let chosen = choose(libc, &libs, host_glibc);
 
@@ -197,11 +234,16 @@ fn run(args: Vec<OsString>) -> i32 {
         return check_report(&target, &verdict, &chosen, &env);
     }
 
-    if verdict.blocker.is_some() {
+    if verdict.reach == Reach::Nothing {
         let what = &verdict.why;
+        let neither = if supervision.is_some() {
+            format!(", nor can the outside supervisor ({NOT_DUMPABLE})")
+        } else {
+            String::new()
+        };
         if !opts.force {
             eprintln!(
-                "{PROG}: {what}: LD_PRELOAD cannot work for it (no timeouts); \
+                "{PROG}: {what}: LD_PRELOAD cannot work for it{neither} (no timeouts); \
                  use --force to run it anyway"
             );
             return EXIT_NO_PRELOAD;
@@ -219,6 +261,9 @@ fn run(args: Vec<OsString>) -> i32 {
     };
     let preload = preload_value(env.get("LD_PRELOAD"), &lib);
     env.set("LD_PRELOAD", preload);
+    if let Some(s) = supervision {
+        return supervise::run::run_child(&target, command, &env.0, s, opts.force);
+    }
 
     let errno = exec(&target, command, &env.0);
     cannot_run(&command[0], errno)
@@ -280,9 +325,37 @@ fn check_report(
             out.push_str(&format!("covered: no\nwhy: {e}\n"));
             EXIT_NO_PRELOAD
         }
+        (Reach::Supervised, _) => match supervise::run::may_supervise_child() {
+            Ok(()) => {
+                out.push_str(&format!(
+                    "covered: yes, by the outside supervisor\nwhy: {}: LD_PRELOAD cannot \
+                     work for it or never reaches its sockets; {PROG} stays its parent and \
+                     times its TCP connections from outside (pidfd_getfd)\n",
+                    verdict.why
+                ));
+                for (k, v) in settings(env) {
+                    out.push_str(&format!("{k}={}\n", v.to_string_lossy()));
+                }
+                0
+            }
+            Err(errno) => {
+                out.push_str(&format!(
+                    "covered: no: neither LD_PRELOAD nor the outside supervisor can work \
+                     for it (no timeouts)\nwhy: {}; {}\n",
+                    verdict.why,
+                    supervise::denied_message("the supervisor cannot look into it", errno)
+                ));
+                EXIT_NO_PRELOAD
+            }
+        },
         (Reach::Nothing, _) => {
+            let supervisor = if verdict.blocker.as_ref().is_some_and(|b| b.supervisable()) {
+                "(the outside supervisor is off: --preload-only, or all timeouts 0)".to_string()
+            } else {
+                format!("(nor can the outside supervisor: {NOT_DUMPABLE})")
+            };
             out.push_str(&format!(
-                "covered: no: LD_PRELOAD cannot work for it (no timeouts)\nwhy: {}\n",
+                "covered: no: LD_PRELOAD cannot work for it (no timeouts)\nwhy: {} {supervisor}\n",
                 verdict.why
             ));
             EXIT_NO_PRELOAD
@@ -291,6 +364,10 @@ fn check_report(
     let _ = std::io::stdout().write_all(out.as_bytes());
     code
 }
+
+/// Why the supervisor cannot take a program run with raised privileges.
+const NOT_DUMPABLE: &str = "a program run with raised privileges is not dumpable: \
+    its descriptors cannot be duplicated";
 
 /// Reports a command that could not be started, as coreutils' `timeout` does.
 fn cannot_run(cmd: &OsStr, errno: i32) -> i32 {
@@ -304,6 +381,11 @@ fn cannot_run(cmd: &OsStr, errno: i32) -> i32 {
     } else {
         EXIT_CANNOT_INVOKE
     }
+}
+
+/// The supervisor's settings from the variables the command gets.
+fn supervise_settings(env: &Env) -> Result<supervise::Settings, String> {
+    supervise::Settings::from_vars(&|k| env.get(k).map(|v| v.to_string_lossy().into_owned()))
 }
 
 /// The environment to hand over, in its original order.

@@ -1,7 +1,11 @@
 //! Can the preload work for the command? Follows `#!` interpreters and
 //! `#!/usr/bin/env NAME`, and checks what makes the loader ignore or refuse
 //! LD_PRELOAD: no dynamic loader (static), raised privileges (setuid, setgid,
-//! file capabilities), another ELF class or machine than the library's.
+//! file capabilities), another ELF class or machine than the library's — and
+//! what the loader would preload in vain: a Go program (static or cgo) makes
+//! its socket system calls itself, never through libc. Static, Go and
+//! other-architecture programs are the outside supervisor's; privileged ones
+//! are no one's (not dumpable: their descriptors cannot be duplicated).
 
 use std::ffi::{CString, OsStr};
 use std::fs::File;
@@ -18,8 +22,12 @@ use crate::text::quote;
 /// Why the dynamic loader would not preload the library into a program.
 #[derive(Debug, PartialEq)]
 enum Why {
-    /// No ELF interpreter: no dynamic loader runs at all.
-    Static,
+    /// No ELF interpreter: no dynamic loader runs at all (`go`: a Go
+    /// program, CGO_ENABLED=0).
+    Static { go: bool },
+    /// A dynamically linked (cgo) Go program: the library is mapped and
+    /// never called for sockets.
+    Go,
     /// Setuid to this uid: secure-execution mode ignores LD_PRELOAD.
     Setuid(u32),
     /// Setgid to this gid: same.
@@ -43,9 +51,20 @@ pub(crate) struct Blocker {
 }
 
 impl Blocker {
+    /// The supervisor reaches such a program from outside (static, Go,
+    /// another architecture); not one that runs with raised privileges (not
+    /// dumpable: its descriptors cannot be duplicated).
+    pub(crate) fn supervisable(&self) -> bool {
+        matches!(self.why, Why::Static { .. } | Why::Go | Why::Arch { .. })
+    }
+
     pub(crate) fn describe(&self, command: &Path) -> String {
         let what = match &self.why {
-            Why::Static => "statically linked".to_string(),
+            Why::Static { go: false } => "statically linked".to_string(),
+            Why::Static { go: true } => "statically linked (a Go program)".to_string(),
+            Why::Go => "a Go program (dynamically linked, cgo): Go makes its socket \
+                       system calls itself, never through libc"
+                .to_string(),
             Why::Setuid(uid) => format!("setuid (it runs as uid {uid})"),
             Why::Setgid(gid) => format!("setgid (it runs as gid {gid})"),
             Why::Capabilities => "given file capabilities".to_string(),
@@ -98,7 +117,14 @@ pub(crate) enum Reach {
     /// The preload library; the C library of the first program that runs
     /// (it picks the build, see `preload::choose`).
     Library(Libc),
-    /// Nothing: the preload cannot work (`Verdict::blocker` says why).
+    /// The outside supervisor: the preload cannot work or does not reach
+    /// the program's sockets (static, Go, another architecture);
+    /// `Verdict::blocker` says why. Whether the supervisor may look into
+    /// the process is only known at run time (ptrace permission, seccomp).
+    Supervised,
+    /// Nothing: the preload cannot work (`Verdict::blocker` says why) and
+    /// the supervisor is off (`--preload-only`, all timeouts 0) or cannot
+    /// look into such a program (raised privileges).
     Nothing,
 }
 
@@ -111,12 +137,22 @@ pub(crate) struct Verdict {
 }
 
 /// Judges the command file `target` (as resolved in PATH): see
-/// `preload_blocker` for the rules.
-pub(crate) fn verdict(target: &Path, lib: &Elf, path_var: Option<&OsStr>) -> Verdict {
+/// `preload_blocker` for the rules. `supervisor`: the outside supervisor
+/// will run (takes what the preload cannot reach but may be looked into).
+pub(crate) fn verdict(
+    target: &Path,
+    lib: &Elf,
+    path_var: Option<&OsStr>,
+    supervisor: bool,
+) -> Verdict {
     let mut first = None;
     if let Some(b) = preload_blocker(target, lib, path_var, 0, &mut first) {
         return Verdict {
-            reach: Reach::Nothing,
+            reach: if supervisor && b.supervisable() {
+                Reach::Supervised
+            } else {
+                Reach::Nothing
+            },
             why: b.describe(target),
             blocker: Some(b),
         };
@@ -204,8 +240,9 @@ pub(crate) fn preload_blocker(
     if elf.e_type != ET_EXEC && elf.e_type != ET_DYN {
         return None;
     }
+    let go = crate::supervise::golang::file_is_go(&f);
     if elf.is_static() {
-        return blocker(Why::Static);
+        return blocker(Why::Static { go });
     }
     if first.is_none() {
         *first = Some((file.to_path_buf(), elf.clone()));
@@ -215,6 +252,9 @@ pub(crate) fn preload_blocker(
             class: elf.class,
             machine: elf.machine,
         });
+    }
+    if go {
+        return blocker(Why::Go);
     }
     None
 }
