@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Ran, manifest_dir, preload_lib, run, s};
+use common::{Ran, go_build, manifest_dir, preload_lib, run, s};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -270,23 +270,8 @@ fn bad_peer_lists_exit_125_like_a_bad_secs() {
 }
 
 /// `go` from PATH, or None (and a note) when it is not installed.
-fn go() -> Option<PathBuf> {
-    let go = std::env::var_os("PATH").and_then(|p| {
-        std::env::split_paths(&p)
-            .map(|d| d.join("go"))
-            .find(|g| g.is_file())
-    });
-    if go.is_none() {
-        eprintln!("note: `go` is not installed: the Go verdicts are skipped");
-    }
-    go
-}
-
 #[test]
 fn check_gives_go_programs_to_the_supervisor_never_to_the_library() {
-    let Some(go) = go() else {
-        return;
-    };
     let d = scratch("go");
     let src = d.join("main.go");
     std::fs::write(
@@ -297,27 +282,10 @@ fn check_gives_go_programs_to_the_supervisor_never_to_the_library() {
     .unwrap();
     let lib = s(&preload_lib());
     for (name, cgo, why) in [
-        ("go-static", "0", "is statically linked (a Go program)"),
-        ("go-cgo", "1", "is a Go program (dynamically linked, cgo)"),
+        ("go-static", false, "is statically linked (a Go program)"),
+        ("go-cgo", true, "is a Go program (dynamically linked, cgo)"),
     ] {
-        let bin = d.join(name);
-        let o = Command::new(&go)
-            .args(["build", "-o"])
-            .arg(&bin)
-            .arg(&src)
-            .env("CGO_ENABLED", cgo)
-            .env("GOCACHE", std::env::temp_dir().join("timeoutsock-gocache"))
-            .env("GOPATH", d.join("gopath"))
-            .env("GO111MODULE", "off")
-            .current_dir(&d)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run go build");
-        assert!(
-            o.status.success(),
-            "go build: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        let bin = go_build(&src, &d.join(name), cgo);
         let r = check(&s(&bin), &[]);
         assert_supervised(&r, why);
         assert!(!r.stdout.contains("by the library"), "{}", r.stdout);

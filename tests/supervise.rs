@@ -128,55 +128,19 @@ fn start(mut c: Command) -> (Child, Instant) {
     (c.spawn().expect("spawn"), t)
 }
 
-/// The Go test client, static or dynamic (cgo), built once; None (and a
-/// note) without `go`.
+/// The Go test client, static or dynamic (cgo), built once.
 fn go_client(dynamic: bool) -> Option<PathBuf> {
-    static BUILT: OnceLock<Option<(PathBuf, PathBuf)>> = OnceLock::new();
-    let b = BUILT.get_or_init(|| {
-        let go = std::env::var_os("PATH").and_then(|p| {
-            std::env::split_paths(&p)
-                .map(|d| d.join("go"))
-                .find(|g| g.is_file())
-        })?;
+    static BUILT: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    let (st, dy) = BUILT.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("timeoutsock-go-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let src = manifest_dir().join("tests/go/client.go");
-        let mut out = Vec::new();
-        for (name, cgo) in [("client-static", "0"), ("client-dyn", "1")] {
-            let bin = dir.join(name);
-            let o = Command::new(&go)
-                .args(["build", "-o"])
-                .arg(&bin)
-                .arg(&src)
-                .env("CGO_ENABLED", cgo)
-                .env("GOCACHE", std::env::temp_dir().join("timeoutsock-gocache"))
-                .env("GOPATH", dir.join("gopath"))
-                .env("GO111MODULE", "off")
-                .current_dir(&dir)
-                .output()
-                .expect("run go build");
-            assert!(
-                o.status.success(),
-                "go build: {}",
-                String::from_utf8_lossy(&o.stderr)
-            );
-            out.push(bin);
-        }
-        Some((out[0].clone(), out[1].clone()))
+        (
+            go_build(&src, &dir.join("client-static"), false),
+            go_build(&src, &dir.join("client-dyn"), true),
+        )
     });
-    match b {
-        Some((s, d)) => Some(if dynamic { d.clone() } else { s.clone() }),
-        None => {
-            eprintln!(
-                "note: `go` is not installed: the Go cases are skipped (apt-get install golang-go)"
-            );
-            None
-        }
-    }
-}
-
-fn s(p: &Path) -> String {
-    p.to_str().unwrap().to_string()
+    Some(if dynamic { dy.clone() } else { st.clone() })
 }
 
 fn assert_network_error_in_time(e: &Ended, what: &str) {

@@ -328,3 +328,31 @@ pub fn require_program(name: &str, package: &str) -> PathBuf {
          install the Debian package `{package}` (`apt-get install {package}`, as .ci/run does)"
     );
 }
+
+/// Builds the Go program `src` into `out`, statically (`cgo` false:
+/// CGO_ENABLED=0, Go's default for most CLIs) or dynamically linked with
+/// the C library (cgo). Fails the test when `go` is missing (.ci/run
+/// installs golang-go) or the build fails.
+pub fn go_build(src: &Path, out: &Path, cgo: bool) -> PathBuf {
+    let go = require_program("go", "golang-go");
+    let dir = out.parent().expect("go_build: out has a directory");
+    let o = Command::new(go)
+        .args(["build", "-o"])
+        .arg(out)
+        .arg(src)
+        .env("CGO_ENABLED", if cgo { "1" } else { "0" })
+        .env("GOCACHE", std::env::temp_dir().join("timeoutsock-gocache"))
+        .env("GOPATH", dir.join("gopath"))
+        .env("GO111MODULE", "off")
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run go build");
+    assert!(
+        o.status.success(),
+        "go build {}: {}",
+        src.display(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out.to_path_buf()
+}
