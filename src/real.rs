@@ -90,6 +90,7 @@ macro_rules! real_fns {
             /// # Safety
             /// Same contract as the libc function.
             #[inline(always)]
+            #[allow(non_snake_case)]
             pub unsafe fn $name($($arg: $ty),*) -> $ret {
                 let a = sym::$name.loaded();
                 if a == 0 {
@@ -110,6 +111,7 @@ macro_rules! real_fns {
             $(
                 #[cold]
                 #[inline(never)]
+                #[allow(non_snake_case)]
                 pub unsafe fn $name($($arg: $ty),*) -> $ret {
                     let a = sym::$name.addr();
                     if a == 0 {
@@ -156,6 +158,8 @@ real_fns! {
     fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int;
     fn closefrom(first: c_int) -> ();
     fn vfork() -> libc::pid_t;
+    fn fork() -> libc::pid_t;
+    fn _Fork() -> libc::pid_t;
     fn dup(fd: c_int) -> c_int;
     fn dup2(old: c_int, new: c_int) -> c_int;
     fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int;

@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use std::process::Command;
 
 const HOOKS: &[&str] = &[
+    "_Fork",
     "__poll_chk",
     "__ppoll_chk",
     "__read_chk",
@@ -31,6 +32,7 @@ const HOOKS: &[&str] = &[
     "fcntl",
     "fcntl64",
     "fdopen",
+    "fork",
     "getsockopt",
     "listen",
     "poll",

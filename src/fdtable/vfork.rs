@@ -3,7 +3,10 @@
 //! exec must not rewrite the parent's hints. The parent's pid is noted
 //! before the real vfork; table changes made by another process while it is
 //! noted are skipped, and the parent's first change after it resumes clears
-//! the note.
+//! the note. A `fork` child is a process of its own with its own copy of
+//! the table: the note it inherits is cleared there (`forked`), or a parent
+//! that vforked and then forked before changing the table would leave every
+//! fork child with a frozen table.
 
 use core::sync::atomic::{AtomicI32, Ordering::Relaxed};
 use libc::c_int;
@@ -44,4 +47,11 @@ fn check(parent: c_int) -> bool {
         VFORK_PARENT.store(0, Relaxed);
     }
     true
+}
+
+/// The calling process is a new `fork` child: whatever vfork note it
+/// inherited belongs to its parent. Async-signal-safe (one store).
+#[inline]
+pub fn forked() {
+    VFORK_PARENT.store(0, Relaxed);
 }
