@@ -7,8 +7,7 @@
 //! hooks and signal handlers.
 
 use crate::addr::{local_of, peer_of};
-use crate::classify;
-use crate::fdtable::{self, ABORTED, LISTEN, TCP};
+use crate::fdtable::{self, LISTEN};
 use crate::fmt::Line;
 use crate::sys::{Nanos, keeping_errno};
 use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -19,16 +18,40 @@ pub static LOG: AtomicBool = AtomicBool::new(false);
 
 /// Adds the newline and writes the line to fd 2 with one `write`.
 /// errno is left as it was; a failed write (fd 2 closed) is ignored.
-/// Nothing is written when fd 2 is a TCP socket: a program that closed
-/// its stderr may have a connection at that number, and our line would
-/// land in the peer's protocol stream.
+/// Nothing is written when fd 2 is a network socket: a program that closed
+/// its stderr may have a connection at that number (even one the lists
+/// exclude, which the table calls "not ours"), and our line would land in
+/// the peer's protocol stream.
 pub fn emit(mut line: Line) {
-    if matches!(classify::class(2), TCP | LISTEN | ABORTED) {
-        return;
-    }
     let bytes = line.finish();
-    // SAFETY: bytes is initialised memory owned by line.
-    keeping_errno(|| unsafe { crate::real::write(2, bytes.as_ptr().cast(), bytes.len()) });
+    keeping_errno(|| {
+        if stderr_is_network_socket() {
+            return 0;
+        }
+        // SAFETY: bytes is initialised memory owned by line.
+        unsafe { crate::real::write(2, bytes.as_ptr().cast(), bytes.len()) }
+    });
+}
+
+/// Asks the kernel, not the table (which may call an excluded connection
+/// "not ours", and is not even mapped while the library is off): one
+/// getsockname(2), only when a line is to be written. A file, pipe or tty
+/// fails with ENOTSOCK; a Unix socket (journald's stream, a supervisor's
+/// socketpair) gets the line; any other socket (TCP, UDP, MPTCP, ...)
+/// does not.
+fn stderr_is_network_socket() -> bool {
+    let mut addr = core::mem::MaybeUninit::<libc::sockaddr_storage>::zeroed();
+    let mut len = core::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: addr is a writable sockaddr_storage of `len` bytes; fd 2 is
+    // only asked about, never changed (getsockname is not interposed).
+    let r = unsafe { libc::getsockname(2, addr.as_mut_ptr().cast(), &mut len) };
+    if r != 0 {
+        // ENOTSOCK: a file, pipe or tty; EBADF: the write fails anyway.
+        return false;
+    }
+    // SAFETY: zero-initialised, and the kernel wrote at most `len` bytes.
+    let family = unsafe { addr.assume_init_ref() }.ss_family;
+    family as c_int != libc::AF_UNIX
 }
 
 /// `20`, `2.5`, `0.25`: seconds with at most three decimals, no trailing 0.
