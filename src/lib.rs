@@ -5,6 +5,7 @@
 //! this list; see ARCHITECTURE.md):
 //! - [`fmt`]: allocation-free lines (imports nothing from the crate).
 //! - [`secs`]: the seconds syntax (shared with the `timeoutsock` command).
+//! - [`peerlist`]: the peer-list syntax (shared with the command too).
 //! - [`real`]: the real libc functions, resolved once in the constructor.
 //! - [`sys`]: errno/cvt, typed time, socket options, abort, mmap, env.
 //! - [`config`]: the timeouts, plain data.
@@ -33,6 +34,7 @@ pub mod hooks;
 pub mod init;
 pub mod log;
 pub mod mux;
+pub mod peerlist;
 pub mod peers;
 pub mod real;
 pub mod secs;
