@@ -52,15 +52,46 @@ fn panic(_: &core::panic::PanicInfo) -> ! {
 }
 
 /// The ELF constructor: resolve every real function and read the
-/// configuration before the program's `main` runs.
+/// configuration before the program's `main` runs. glibc passes
+/// `(argc, argv, envp)` to `.init_array` functions; musl passes nothing,
+/// so there the arguments are not looked at.
 #[cfg_attr(test, allow(dead_code))]
-extern "C" fn constructor() {
+extern "C" fn constructor(argc: c_int, argv: *const *const c_char, envp: *const *const c_char) {
     // Runs once at load, single-threaded, before main.
     real::resolve_all();
-    init::load();
+    #[cfg(target_env = "musl")]
+    let (argv0, envp) = {
+        let _ = (argc, argv, envp);
+        // SAFETY: musl sets program_invocation_short_name from argv[0]
+        // before it runs constructors; a NUL-terminated string.
+        (
+            unsafe { core::ffi::CStr::from_ptr(program_invocation_short_name) }.to_bytes(),
+            core::ptr::null(),
+        )
+    };
+    #[cfg(not(target_env = "musl"))]
+    let argv0: &[u8] = if argc > 0 && !argv.is_null() && {
+        // SAFETY: glibc's argv has argc entries, then NULL.
+        !unsafe { *argv }.is_null()
+    } {
+        // SAFETY: argv[0] is a NUL-terminated string, valid for the process.
+        unsafe { core::ffi::CStr::from_ptr(*argv) }.to_bytes()
+    } else {
+        b"?"
+    };
+    // SAFETY: the constructor, single-threaded, before main; envp is what
+    // glibc passed (ignored on musl).
+    unsafe { init::load(argv0, envp) };
+}
+
+#[cfg(target_env = "musl")]
+unsafe extern "C" {
+    static program_invocation_short_name: *const c_char;
 }
 
 #[cfg(not(test))]
 #[used]
 #[unsafe(link_section = ".init_array")]
-static CONSTRUCTOR: extern "C" fn() = constructor;
+static CONSTRUCTOR: extern "C" fn(c_int, *const *const c_char, *const *const c_char) = constructor;
+
+use libc::{c_char, c_int};

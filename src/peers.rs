@@ -40,6 +40,11 @@ impl Rules {
         }
     }
 
+    /// How many entries the list holds.
+    pub fn len(&self) -> usize {
+        self.n.load(Ordering::Relaxed)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.n.load(Ordering::Relaxed) == 0
     }
