@@ -6,6 +6,7 @@
 //! - [`fmt`]: allocation-free lines (imports nothing from the crate).
 //! - [`secs`]: the seconds syntax (shared with the `timeoutsock` command).
 //! - [`peerlist`]: the peer-list syntax (shared with the command too).
+//! - [`linkmap`]: GNU hash lookups in the objects loaded after us.
 //! - [`real`]: the real libc functions, resolved once in the constructor.
 //! - [`sys`]: errno/cvt, typed time, socket options, abort, mmap, env.
 //! - [`config`]: the timeouts, plain data.
@@ -32,6 +33,7 @@ pub mod fdtable;
 pub mod fmt;
 pub mod hooks;
 pub mod init;
+pub mod linkmap;
 pub mod log;
 pub mod mux;
 pub mod peerlist;
@@ -63,11 +65,15 @@ extern "C" fn constructor(argc: c_int, argv: *const *const c_char, envp: *const 
     let (argv0, envp) = {
         let _ = (argc, argv, envp);
         // SAFETY: musl sets program_invocation_short_name from argv[0]
-        // before it runs constructors; a NUL-terminated string.
-        (
-            unsafe { core::ffi::CStr::from_ptr(program_invocation_short_name) }.to_bytes(),
-            core::ptr::null(),
-        )
+        // before it runs constructors; a NUL-terminated string (or NULL).
+        let name = unsafe { program_invocation_short_name };
+        let argv0: &[u8] = if name.is_null() {
+            b"?"
+        } else {
+            // SAFETY: as above.
+            unsafe { sys::env::c_bytes(name) }
+        };
+        (argv0, core::ptr::null())
     };
     #[cfg(not(target_env = "musl"))]
     let argv0: &[u8] = if argc > 0 && !argv.is_null() && {
@@ -75,7 +81,7 @@ extern "C" fn constructor(argc: c_int, argv: *const *const c_char, envp: *const 
         !unsafe { *argv }.is_null()
     } {
         // SAFETY: argv[0] is a NUL-terminated string, valid for the process.
-        unsafe { core::ffi::CStr::from_ptr(*argv) }.to_bytes()
+        unsafe { sys::env::c_bytes(*argv) }
     } else {
         b"?"
     };

@@ -1,25 +1,44 @@
 //! The real libc functions behind our hooks.
 //!
-//! Every one is resolved with `dlsym(RTLD_NEXT, ...)` in the constructor and
-//! kept in an atomic. A hook that runs before the constructor (another
-//! preloaded library's constructor, say) resolves on a cold path. Inside the
-//! library we only ever call libc through these: `libc::read` would resolve
-//! to our own hook.
+//! Every one is resolved in the constructor and kept in an atomic: one walk
+//! of the objects loaded after this library with GNU hash lookups
+//! (`linkmap`: what `dlsym(RTLD_NEXT, ...)` returns, at a fraction of its
+//! cost), `dlsym` itself for any name the walk cannot answer. A hook that
+//! runs before the constructor (another preloaded library's constructor,
+//! say) resolves with `dlsym` on a cold path. Inside the library we only
+//! ever call libc through these: `libc::read` would resolve to our own
+//! hook.
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 use libc::{c_char, c_int, c_uint, c_void, iovec, msghdr, size_t, sockaddr, socklen_t, ssize_t};
 
-/// One real function: its name and, once resolved, its address.
+/// Room for a name and its NUL (the longest is 14 bytes).
+const NAME_CAP: usize = 16;
+
+/// A name NUL-padded into a fixed array: data without pointers, so the
+/// tables below need no relocation at load.
+const fn padded(name: &str) -> [u8; NAME_CAP] {
+    let b = name.as_bytes();
+    assert!(b.len() < NAME_CAP);
+    let mut out = [0u8; NAME_CAP];
+    let mut i = 0;
+    while i < b.len() {
+        out[i] = b[i];
+        i += 1;
+    }
+    out
+}
+
+/// One real function: once resolved, its address (0: not yet, or libc
+/// lacks it).
 pub struct Sym {
     addr: AtomicUsize,
-    name: &'static [u8],
 }
 
 impl Sym {
-    const fn new(name: &'static [u8]) -> Self {
+    const fn new() -> Self {
         Sym {
             addr: AtomicUsize::new(0),
-            name,
         }
     }
 
@@ -31,24 +50,72 @@ impl Sym {
 
     /// The function's address, or 0 if libc does not have it.
     #[inline(always)]
-    pub fn addr(&self) -> usize {
+    fn addr(&self, name: &[u8; NAME_CAP]) -> usize {
         let a = self.addr.load(Ordering::Relaxed);
-        if a != 0 { a } else { self.resolve() }
+        if a != 0 { a } else { self.ask_dlsym(name) }
     }
 
     #[cold]
     #[inline(never)]
-    fn resolve(&self) -> usize {
-        // SAFETY: name is NUL-terminated (checked by the macro below);
-        // RTLD_NEXT finds the next definition after this library, i.e.
-        // libc's. dlsym is not async-signal-safe, but this path only runs
-        // before the constructor, which resolves every symbol.
-        // SAFETY: same arguments, same contract as the libc function.
-        let p = unsafe { libc::dlsym(libc::RTLD_NEXT, self.name.as_ptr() as *const c_char) };
-        let a = p as usize;
+    fn ask_dlsym(&self, name: &[u8; NAME_CAP]) -> usize {
+        let a = dlsym_next(name);
         self.addr.store(a, Ordering::Relaxed);
         a
     }
+}
+
+/// `dlsym(RTLD_NEXT, name)`: the next definition after this library.
+/// dlsym is not async-signal-safe, but this only runs before the
+/// constructor, or from it.
+///
+/// glibc: dlsym itself is found by the walk (no import of it: the import
+/// would be dlsym@GLIBC_2.34, and glibc before 2.34 has it in libdl),
+/// once; 0 when no loaded object has it (an old glibc without libdl: then
+/// only names the walk cannot answer are missing).
+#[cfg(not(target_env = "musl"))]
+fn dlsym_next(name: &[u8; NAME_CAP]) -> usize {
+    let mut f = DLSYM.load(Ordering::Relaxed);
+    if f == 0 {
+        let objs = crate::linkmap::Objs::after(dlsym_next as fn(&[u8; NAME_CAP]) -> usize as usize);
+        f = note_dlsym(&objs);
+    }
+    if f == NO_DLSYM {
+        return 0;
+    }
+    // SAFETY: f is the default-version `dlsym` of a loaded object, whose
+    // prototype this is.
+    let dlsym: unsafe extern "C" fn(*mut c_void, *const c_char) -> *mut c_void =
+        unsafe { core::mem::transmute(f) };
+    // SAFETY: name is NUL-padded; called from this library, so RTLD_NEXT
+    // means "after this library".
+    unsafe { dlsym(libc::RTLD_NEXT, name.as_ptr() as *const c_char) as usize }
+}
+
+#[cfg(not(target_env = "musl"))]
+static DLSYM: AtomicUsize = AtomicUsize::new(0);
+/// DLSYM when no object has dlsym.
+#[cfg(not(target_env = "musl"))]
+const NO_DLSYM: usize = 1;
+
+/// Finds dlsym in `objs` (any object but ours) and notes it.
+#[cfg(not(target_env = "musl"))]
+fn note_dlsym(objs: &crate::linkmap::Objs) -> usize {
+    const NAME: [u8; NAME_CAP] = padded("dlsym");
+    const HASH: u32 = crate::linkmap::gnu_hash(&NAME);
+    let f = match objs.find_anywhere(&NAME, HASH) {
+        crate::linkmap::Found::At(a) => a,
+        _ => NO_DLSYM,
+    };
+    DLSYM.store(f, Ordering::Relaxed);
+    f
+}
+
+/// musl: the imported dlsym (musl has one libc.so, and its dlsym is not
+/// versioned).
+#[cfg(target_env = "musl")]
+fn dlsym_next(name: &[u8; NAME_CAP]) -> usize {
+    // SAFETY: name is NUL-padded; RTLD_NEXT: after this library.
+    unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr() as *const c_char) as usize }
 }
 
 /// What a call returns when libc lacks the function.
@@ -76,11 +143,23 @@ impl Missing for *mut libc::FILE {
 
 macro_rules! real_fns {
     ($( fn $name:ident ( $($arg:ident : $ty:ty),* ) -> $ret:ty ; )*) => {
-        /// The symbol table, one static per real function.
+        /// The symbol table, one static per real function (addresses only).
         #[allow(non_upper_case_globals)]
         pub mod sym {
             use super::Sym;
-            $( pub static $name: Sym = Sym::new(concat!(stringify!($name), "\0").as_bytes()); )*
+            $( pub static $name: Sym = Sym::new(); )*
+        }
+
+        /// The names, NUL-padded, and their GNU hashes, computed at compile
+        /// time (no relocation, nothing hashed at load).
+        #[allow(non_upper_case_globals)]
+        mod name {
+            use super::{NAME_CAP, padded};
+            $( pub const $name: [u8; NAME_CAP] = padded(stringify!($name)); )*
+        }
+        #[allow(non_upper_case_globals)]
+        mod hash {
+            $( pub const $name: u32 = crate::linkmap::gnu_hash(&super::name::$name); )*
         }
 
         $(
@@ -97,7 +176,7 @@ macro_rules! real_fns {
                     // SAFETY: same arguments, same contract.
                     return unsafe { cold::$name($($arg),*) };
                 }
-                // SAFETY: `a` is the address dlsym returned for this name,
+                // SAFETY: `a` is the address resolved for this name,
                 // whose C prototype is the one written here.
                 let f: unsafe extern "C" fn($($ty),*) -> $ret = unsafe { core::mem::transmute(a) };
                 // SAFETY: same arguments, same contract as the libc function.
@@ -113,7 +192,7 @@ macro_rules! real_fns {
                 #[inline(never)]
                 #[allow(non_snake_case)]
                 pub unsafe fn $name($($arg: $ty),*) -> $ret {
-                    let a = sym::$name.addr();
+                    let a = sym::$name.addr(&name::$name);
                     if a == 0 {
                         // libc lacks it (an old glibc): fail like a missing syscall.
                         // SAFETY: this thread's errno (real.rs imports nothing from the crate).
@@ -128,9 +207,34 @@ macro_rules! real_fns {
             )*
         }
 
-        /// Resolves every real function now (from the constructor).
+        /// Resolves every real function now (from the constructor): one
+        /// walk of the objects loaded after this library, a GNU hash lookup
+        /// per name, and dlsym(RTLD_NEXT) only for a name the walk cannot
+        /// answer (see `linkmap`).
         pub fn resolve_all() {
-            $( sym::$name.addr(); )*
+            let objs = crate::linkmap::Objs::after(resolve_all as fn() as usize);
+            #[cfg(not(target_env = "musl"))]
+            note_dlsym(&objs);
+            $(
+                match objs.find(&name::$name, hash::$name) {
+                    crate::linkmap::Found::At(a) => sym::$name.addr.store(a, Ordering::Relaxed),
+                    crate::linkmap::Found::Nowhere => {}
+                    crate::linkmap::Found::Ask => {
+                        sym::$name.ask_dlsym(&name::$name);
+                    }
+                }
+            )*
+        }
+
+        /// Every name with what dlsym(RTLD_NEXT) gives and what was
+        /// resolved (for the unit test below).
+        #[cfg(test)]
+        pub fn each(mut f: impl FnMut(&[u8], usize, usize)) {
+            $(
+                // SAFETY: the name is NUL-padded.
+                let d = unsafe { libc::dlsym(libc::RTLD_NEXT, name::$name.as_ptr() as *const c_char) };
+                f(stringify!($name).as_bytes(), d as usize, sym::$name.loaded());
+            )*
         }
     };
 }
@@ -180,4 +284,20 @@ real_fns! {
     fn epoll_wait(epfd: c_int, ev: *mut libc::epoll_event, max: c_int, timeout: c_int) -> c_int;
     fn epoll_pwait(epfd: c_int, ev: *mut libc::epoll_event, max: c_int, timeout: c_int, mask: *const libc::sigset_t) -> c_int;
     fn epoll_pwait2(epfd: c_int, ev: *mut libc::epoll_event, max: c_int, ts: *const libc::timespec, mask: *const libc::sigset_t) -> c_int;
+}
+
+#[cfg(test)]
+mod tests {
+    /// In the test binary (the walk starts after it, as dlsym(RTLD_NEXT)
+    /// does), every real function resolves to exactly what dlsym gives.
+    #[test]
+    fn the_walk_gives_what_dlsym_gives() {
+        super::resolve_all();
+        let mut n = 0;
+        super::each(|name, dlsym, resolved| {
+            assert_eq!(resolved, dlsym, "{}", String::from_utf8_lossy(name));
+            n += 1;
+        });
+        assert!(n >= 40, "{n}");
+    }
 }

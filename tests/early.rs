@@ -1,10 +1,52 @@
 //! A hook called before the library's constructor (from another preloaded
-//! library's constructor) resolves libc on its cold path and passes through.
+//! library's constructor) resolves libc on its cold path and passes through;
+//! a preload loaded after the library still gets every call the library
+//! passes on (the constructor's link-map walk resolves in RTLD_NEXT order).
 
 mod common;
 
-use common::{manifest_dir, preload_lib, scrub_env};
+use common::{
+    V4, assert_timed_out, c_preload, client, manifest_dir, preload_lib, scrub_env, silent_server,
+};
 use std::process::Command;
+use std::time::Duration;
+
+/// `LD_PRELOAD="libtimeoutsock.so libchain_count.so"`: the client's
+/// connect, its recv and the library's own wait (poll) reach the second
+/// preload's wrappers, and the recv still times out at T.
+#[test]
+fn a_preload_after_ours_still_chains() {
+    let srv = silent_server(V4);
+    let chain = c_preload("chain_count");
+    let o = client(&["read", V4, &srv.port_s(), "recv"])
+        .env(
+            "LD_PRELOAD",
+            &format!("{} {}", preload_lib().display(), chain.display()),
+        )
+        .env("TIMEOUTSOCK_SECS", "0.5")
+        .run(Duration::from_secs(20));
+    assert_timed_out(&o, "recv", 0.5);
+    let line = o
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("chain: "))
+        .unwrap_or_else(|| panic!("no counts from the second preload\n{o}"));
+    let count = |k: &str| -> u32 {
+        line.split(' ')
+            .find_map(|f| f.strip_prefix(k)?.strip_prefix('='))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{k} in {line:?}"))
+    };
+    assert!(
+        count("connect") >= 1,
+        "connect skipped the second preload\n{o}"
+    );
+    assert!(count("recv") >= 1, "recv skipped the second preload\n{o}");
+    assert!(
+        count("poll") >= 1,
+        "the library's wait skipped the second preload\n{o}"
+    );
+}
 
 #[test]
 fn hooks_work_before_our_constructor() {

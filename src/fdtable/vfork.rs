@@ -19,8 +19,8 @@ static VFORK_TID: AtomicI32 = AtomicI32::new(0);
 
 /// The calling thread is about to vfork.
 pub fn begin() {
-    // SAFETY: getpid and gettid have no preconditions.
-    let (pid, tid) = unsafe { (libc::getpid(), libc::gettid()) };
+    // SAFETY: getpid has no preconditions.
+    let (pid, tid) = (unsafe { libc::getpid() }, gettid());
     VFORK_TID.store(tid, Relaxed);
     VFORK_PARENT.store(pid, Relaxed);
 }
@@ -42,8 +42,7 @@ fn check(parent: c_int) -> bool {
     }
     // The parent: its other threads run on during the vfork; only the
     // calling thread's own change shows that the child has exec'd or exited.
-    // SAFETY: gettid has no preconditions.
-    if unsafe { libc::gettid() } == VFORK_TID.load(Relaxed) {
+    if gettid() == VFORK_TID.load(Relaxed) {
         VFORK_PARENT.store(0, Relaxed);
     }
     true
@@ -54,4 +53,11 @@ fn check(parent: c_int) -> bool {
 #[inline]
 pub fn forked() {
     VFORK_PARENT.store(0, Relaxed);
+}
+
+/// The calling thread's id. The system call, not glibc's gettid (2.30):
+/// the library then needs no newer glibc than its other imports.
+fn gettid() -> c_int {
+    // SAFETY: SYS_gettid takes no arguments and cannot fail.
+    unsafe { libc::syscall(libc::SYS_gettid) as c_int }
 }

@@ -52,9 +52,27 @@ pub unsafe fn read(envp: *const *const c_char) -> Vars {
             continue; // most entries: one load
         }
         // SAFETY: as above.
-        let entry = unsafe { core::ffi::CStr::from_ptr(e) }.to_bytes();
+        let entry = unsafe { c_bytes(e) };
         pick(entry, &mut vars);
     }
+}
+
+/// The bytes of a NUL-terminated string, without its NUL (a loop of our
+/// own: `CStr::from_ptr` would import `strlen`, one more symbol for the
+/// loader to look up in every process).
+///
+/// # Safety
+/// `p` is a NUL-terminated string that stays valid and unchanged for the
+/// process (argv, the initial environment).
+pub unsafe fn c_bytes(p: *const c_char) -> &'static [u8] {
+    let mut n = 0;
+    // SAFETY: we stop at the NUL. (Volatile: else the compiler turns the
+    // loop back into a strlen call.)
+    while unsafe { p.add(n).read_volatile() } != 0 {
+        n += 1;
+    }
+    // SAFETY: n bytes before the NUL, valid for the process.
+    unsafe { core::slice::from_raw_parts(p.cast(), n) }
 }
 
 /// Files `NAME=value` into `vars` if NAME is one of ours (and not yet set).
@@ -93,7 +111,7 @@ pub unsafe fn read(_envp: *const *const c_char) -> Vars {
         if !p.is_null() {
             // SAFETY: getenv returned a NUL-terminated string that stays
             // valid while nobody modifies the environment.
-            *v = Some(unsafe { core::ffi::CStr::from_ptr(p) }.to_bytes());
+            *v = Some(unsafe { c_bytes(p) });
         }
     }
     vars
