@@ -60,7 +60,7 @@ pub fn line() -> Line {
     line.push(b"[");
     // SAFETY: getpid has no preconditions (a system call, not cached:
     // right in fork children).
-    line.push_u64(unsafe { libc::getpid() }.max(0) as u64);
+    line.push_u64(unsafe { crate::real::getpid() }.max(0) as u64);
     line.push(b"]: ");
     line
 }
@@ -93,7 +93,7 @@ fn stderr_is_network_socket() -> bool {
     let mut len = core::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
     // SAFETY: addr is a writable sockaddr_storage of `len` bytes; fd 2 is
     // only asked about, never changed (getsockname is not interposed).
-    let r = unsafe { libc::getsockname(2, addr.as_mut_ptr().cast(), &mut len) };
+    let r = unsafe { crate::real::getsockname(2, addr.as_mut_ptr().cast(), &mut len) };
     if r != 0 {
         // ENOTSOCK: a file, pipe or tty; EBADF: the write fails anyway.
         return false;

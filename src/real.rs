@@ -50,9 +50,27 @@ impl Sym {
 
     /// The function's address, or 0 if libc does not have it.
     #[inline(always)]
-    fn addr(&self, name: &[u8; NAME_CAP]) -> usize {
+    fn addr(&self, name: &[u8; NAME_CAP], hash: u32) -> usize {
         let a = self.addr.load(Ordering::Relaxed);
-        if a != 0 { a } else { self.ask_dlsym(name) }
+        if a != 0 { a } else { self.resolve(name, hash) }
+    }
+
+    /// Before the constructor: a walk of its own for this one name (the
+    /// same answer as the constructor's), dlsym if the walk cannot tell.
+    #[cold]
+    #[inline(never)]
+    fn resolve(&self, name: &[u8; NAME_CAP], hash: u32) -> usize {
+        let objs = crate::linkmap::Objs::after(
+            Sym::resolve as fn(&Sym, &[u8; NAME_CAP], u32) -> usize as usize,
+        );
+        match objs.find(name, hash) {
+            crate::linkmap::Found::At(a) => {
+                self.addr.store(a, Ordering::Relaxed);
+                a
+            }
+            crate::linkmap::Found::Nowhere => 0,
+            crate::linkmap::Found::Ask => self.ask_dlsym(name),
+        }
     }
 
     #[cold]
@@ -135,6 +153,11 @@ impl Missing for ssize_t {
 impl Missing for () {
     fn missing() -> Self {}
 }
+impl Missing for *mut c_void {
+    fn missing() -> Self {
+        libc::MAP_FAILED
+    }
+}
 impl Missing for *mut libc::FILE {
     fn missing() -> Self {
         core::ptr::null_mut()
@@ -192,7 +215,7 @@ macro_rules! real_fns {
                 #[inline(never)]
                 #[allow(non_snake_case)]
                 pub unsafe fn $name($($arg: $ty),*) -> $ret {
-                    let a = sym::$name.addr(&name::$name);
+                    let a = sym::$name.addr(&name::$name, hash::$name);
                     if a == 0 {
                         // libc lacks it (an old glibc): fail like a missing syscall.
                         // SAFETY: this thread's errno (real.rs imports nothing from the crate).
@@ -284,6 +307,14 @@ real_fns! {
     fn epoll_wait(epfd: c_int, ev: *mut libc::epoll_event, max: c_int, timeout: c_int) -> c_int;
     fn epoll_pwait(epfd: c_int, ev: *mut libc::epoll_event, max: c_int, timeout: c_int, mask: *const libc::sigset_t) -> c_int;
     fn epoll_pwait2(epfd: c_int, ev: *mut libc::epoll_event, max: c_int, ts: *const libc::timespec, mask: *const libc::sigset_t) -> c_int;
+    // Not hooked: found by the same walk rather than imported, because each
+    // import is a full symbol lookup by the loader at every exec (~850
+    // instructions against ~150 here).
+    fn getpid() -> libc::pid_t;
+    fn getsockname(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int;
+    fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int;
+    fn mmap(addr: *mut c_void, len: size_t, prot: c_int, flags: c_int, fd: c_int, off: libc::off_t) -> *mut c_void;
+    fn munmap(addr: *mut c_void, len: size_t) -> c_int;
 }
 
 #[cfg(test)]

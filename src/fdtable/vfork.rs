@@ -20,7 +20,7 @@ static VFORK_TID: AtomicI32 = AtomicI32::new(0);
 /// The calling thread is about to vfork.
 pub fn begin() {
     // SAFETY: getpid has no preconditions.
-    let (pid, tid) = (unsafe { libc::getpid() }, gettid());
+    let (pid, tid) = (unsafe { crate::real::getpid() }, gettid());
     VFORK_TID.store(tid, Relaxed);
     VFORK_PARENT.store(pid, Relaxed);
 }
@@ -37,7 +37,7 @@ pub(super) fn may_change() -> bool {
 #[inline(never)]
 fn check(parent: c_int) -> bool {
     // SAFETY: getpid has no preconditions.
-    if unsafe { libc::getpid() } != parent {
+    if unsafe { crate::real::getpid() } != parent {
         return false; // the vfork child
     }
     // The parent: its other threads run on during the vfork; only the
