@@ -207,11 +207,7 @@ pub unsafe extern "C" fn vfork() -> libc::pid_t {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fork() -> libc::pid_t {
     // SAFETY: no arguments; the real fork.
-    let pid = unsafe { real::fork() };
-    if pid == 0 {
-        fdtable::vfork::forked();
-    }
-    pid
+    forked(unsafe { real::fork() })
 }
 
 /// `_Fork` (glibc 2.34): fork without the atfork handlers, see `fork`.
@@ -219,7 +215,12 @@ pub unsafe extern "C" fn fork() -> libc::pid_t {
 #[allow(non_snake_case)]
 pub unsafe extern "C" fn _Fork() -> libc::pid_t {
     // SAFETY: no arguments; the real _Fork.
-    let pid = unsafe { real::_Fork() };
+    forked(unsafe { real::_Fork() })
+}
+
+/// What a fork returned: 0 in the child, which clears its vfork note.
+#[inline(always)]
+fn forked(pid: libc::pid_t) -> libc::pid_t {
     if pid == 0 {
         fdtable::vfork::forked();
     }
