@@ -56,7 +56,8 @@ fn panic(_: &core::panic::PanicInfo) -> ! {
 /// The ELF constructor: resolve every real function and read the
 /// configuration before the program's `main` runs. glibc passes
 /// `(argc, argv, envp)` to `.init_array` functions; musl passes nothing,
-/// so there the arguments are not looked at.
+/// so there the arguments are checked (glibc build) or not looked at
+/// (musl build).
 #[cfg_attr(test, allow(dead_code))]
 extern "C" fn constructor(argc: c_int, argv: *const *const c_char, envp: *const *const c_char) {
     // Runs once at load, single-threaded, before main.
@@ -75,16 +76,30 @@ extern "C" fn constructor(argc: c_int, argv: *const *const c_char, envp: *const 
         };
         (argv0, core::ptr::null())
     };
+    // glibc's arguments, checked without reading memory: at load its envp
+    // follows argv's NULL. Another loader (musl's loader treats our
+    // libc.so.6 as itself) passes nothing: the registers hold whatever they
+    // held, and then the name and the environment come from libc.
     #[cfg(not(target_env = "musl"))]
-    let argv0: &[u8] = if argc > 0 && !argv.is_null() && {
-        // SAFETY: glibc's argv has argc entries, then NULL.
-        !unsafe { *argv }.is_null()
-    } {
-        // SAFETY: argv[0] is a NUL-terminated string, valid for the process.
-        unsafe { sys::env::c_bytes(*argv) }
-    } else {
-        b"?"
-    };
+    let (argv0, envp): (&[u8], _) =
+        if argc > 0 && !argv.is_null() && envp == argv.wrapping_add(argc as usize + 1) {
+            // SAFETY: glibc's argv has argc entries, then NULL; argv[0] is
+            // a NUL-terminated string (or NULL), valid for the process.
+            match unsafe { *argv } {
+                p if p.is_null() => (b"?", envp),
+                // SAFETY: as above.
+                p => (unsafe { sys::env::c_bytes(p) }, envp),
+            }
+        } else {
+            let p = real::program_short_name();
+            let name: &[u8] = if p.is_null() {
+                b"?"
+            } else {
+                // SAFETY: libc's program name, NUL-terminated.
+                unsafe { sys::env::c_bytes(p) }
+            };
+            (name, core::ptr::null())
+        };
     // SAFETY: the constructor, single-threaded, before main; envp is what
     // glibc passed (ignored on musl).
     unsafe { init::load(argv0, envp) };

@@ -38,6 +38,7 @@ struct Obj {
 
 const MAX_OBJS: usize = 32;
 const STT_FUNC: u8 = 2;
+const STT_OBJECT: u8 = 1;
 
 /// The loaded objects other than this library, as far as they can be
 /// searched; those after it from `after` on.
@@ -105,11 +106,24 @@ impl Objs {
         self.find_in(0, name, h)
     }
 
+    /// The address of the data object `name` (default version) in any
+    /// object but ours, if the walk finds it.
+    pub fn find_object_anywhere(&self, name: &[u8], h: u32) -> Option<usize> {
+        match self.find_typed(0, name, h, STT_OBJECT) {
+            Found::At(a) => Some(a),
+            _ => None,
+        }
+    }
+
     fn find_in(&self, from: usize, name: &[u8], h: u32) -> Found {
+        self.find_typed(from, name, h, STT_FUNC)
+    }
+
+    fn find_typed(&self, from: usize, name: &[u8], h: u32, want: u8) -> Found {
         for o in &self.objs[from..self.n] {
             // SAFETY: the tables were taken from a loaded object's dynamic
             // section; objects are not unloaded during the constructor.
-            match unsafe { lookup(o, name, h) } {
+            match unsafe { lookup(o, name, h, want) } {
                 Found::Nowhere => continue,
                 found => return found,
             }
@@ -193,7 +207,7 @@ unsafe fn obj_of(base: usize, dynamic: usize) -> Option<Obj> {
 }
 
 /// One object's GNU hash lookup (bloom filter, bucket, chain).
-unsafe fn lookup(o: &Obj, name: &[u8], h: u32) -> Found {
+unsafe fn lookup(o: &Obj, name: &[u8], h: u32, want: u8) -> Found {
     let gh = o.gnu_hash;
     // SAFETY: (whole function) the GNU hash section of a loaded object:
     // header, bloom words, buckets, then the chain for every hashed symbol;
@@ -222,7 +236,7 @@ unsafe fn lookup(o: &Obj, name: &[u8], h: u32) -> Found {
                     && s.st_shndx != 0
                     && (o.versym.is_null() || *o.versym.add(i as usize) & 0x8000 == 0)
                 {
-                    return if s.st_info & 0xf == STT_FUNC && s.st_value != 0 {
+                    return if s.st_info & 0xf == want && s.st_value != 0 {
                         Found::At(o.base + s.st_value as usize)
                     } else {
                         Found::Ask // IFUNC, data, ...: what dlsym does with it

@@ -153,6 +153,11 @@ impl Missing for ssize_t {
 impl Missing for () {
     fn missing() -> Self {}
 }
+impl Missing for *mut c_char {
+    fn missing() -> Self {
+        core::ptr::null_mut()
+    }
+}
 impl Missing for *mut c_void {
     fn missing() -> Self {
         libc::MAP_FAILED
@@ -315,6 +320,22 @@ real_fns! {
     fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int;
     fn mmap(addr: *mut c_void, len: size_t, prot: c_int, flags: c_int, fd: c_int, off: libc::off_t) -> *mut c_void;
     fn munmap(addr: *mut c_void, len: size_t) -> c_int;
+    // Only when the constructor was not given glibc's (argc, argv, envp).
+    fn getenv(name: *const c_char) -> *mut c_char;
+}
+
+/// glibc's `program_invocation_short_name` (the last part of argv[0]), for
+/// a constructor that was not given argv; NULL if the walk does not find
+/// it.
+pub fn program_short_name() -> *const c_char {
+    const NAME: &[u8] = b"program_invocation_short_name\0";
+    const HASH: u32 = crate::linkmap::gnu_hash(NAME);
+    let objs = crate::linkmap::Objs::after(program_short_name as fn() -> *const c_char as usize);
+    match objs.find_object_anywhere(NAME, HASH) {
+        // SAFETY: the address of a `char *` variable of libc.
+        Some(a) => unsafe { *(a as *const *const c_char) },
+        None => core::ptr::null(),
+    }
 }
 
 #[cfg(test)]

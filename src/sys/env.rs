@@ -26,8 +26,10 @@ pub const PREFIX: &[u8] = b"TIMEOUTSOCK_";
 pub type Vars = [Option<&'static [u8]>; NAMES.len()];
 
 /// The variables from the process environment `envp` (NULL-terminated
-/// array of `NAME=value` strings; NULL: none). The first of duplicate
-/// entries wins, as with getenv.
+/// array of `NAME=value` strings), or, when the constructor was given no
+/// environment (NULL: a loader other than glibc's called it, or the
+/// arguments did not look like glibc's), one getenv per variable. The
+/// first of duplicate entries wins, as with getenv.
 ///
 /// # Safety
 /// Only for the constructor: single-threaded, before main, while nobody
@@ -36,7 +38,8 @@ pub type Vars = [Option<&'static [u8]>; NAMES.len()];
 pub unsafe fn read(envp: *const *const c_char) -> Vars {
     let mut vars: Vars = [None; NAMES.len()];
     if envp.is_null() {
-        return vars;
+        // SAFETY: the caller's contract, passed on.
+        return unsafe { read_one_by_one(|name| crate::real::getenv(name)) };
     }
     let mut i = 0;
     loop {
@@ -100,14 +103,22 @@ fn pick(entry: &'static [u8], vars: &mut Vars) {
 /// As above; `_envp` is not used (musl passes nothing).
 #[cfg(target_env = "musl")]
 pub unsafe fn read(_envp: *const *const c_char) -> Vars {
+    // SAFETY: the caller's contract, passed on; getenv is not interposed.
+    unsafe { read_one_by_one(|name| libc::getenv(name)) }
+}
+
+/// One `getenv(name)` per variable.
+///
+/// # Safety
+/// As `read`; `getenv` behaves as libc's.
+unsafe fn read_one_by_one(getenv: impl Fn(*const c_char) -> *mut c_char) -> Vars {
     let mut vars: Vars = [None; NAMES.len()];
     for (v, name) in vars.iter_mut().zip(NAMES) {
         let mut buf = [0u8; 32];
         buf[..PREFIX.len()].copy_from_slice(PREFIX);
         buf[PREFIX.len()..PREFIX.len() + name.len()].copy_from_slice(name.as_bytes());
-        // SAFETY: buf is NUL-terminated (zero-filled past the name); getenv
-        // is not interposed by us and runs before any other thread exists.
-        let p = unsafe { libc::getenv(buf.as_ptr().cast()) };
+        // buf is NUL-terminated (zero-filled past the name).
+        let p = getenv(buf.as_ptr().cast());
         if !p.is_null() {
             // SAFETY: getenv returned a NUL-terminated string that stays
             // valid while nobody modifies the environment.
@@ -146,7 +157,5 @@ mod tests {
         assert_eq!(v[7], Some(&b"2"[..]));
         assert_eq!(v[6], None);
         assert_eq!(v[1], None);
-        // SAFETY: NULL means no environment.
-        assert_eq!(unsafe { read(core::ptr::null()) }, [None; NAMES.len()]);
     }
 }
