@@ -94,8 +94,18 @@ impl Objs {
     }
 
     /// Looks `name` (NUL-padded) with hash `h` up in the objects after us.
+    ///
+    /// Not after us but before us (libc before this library: we were
+    /// dlopen'ed, not preloaded): ask dlsym, which knows which objects a
+    /// dlopen'ed library's RTLD_NEXT covers.
     pub fn find(&self, name: &[u8], h: u32) -> Found {
-        self.find_in(self.after, name, h)
+        match self.find_typed(self.after, self.n, name, h, STT_FUNC) {
+            Found::Nowhere => match self.find_typed(0, self.after, name, h, STT_FUNC) {
+                Found::Nowhere => Found::Nowhere,
+                _ => Found::Ask,
+            },
+            found => found,
+        }
     }
 
     /// Looks `name` up in every object but ours, in load order (what
@@ -103,24 +113,20 @@ impl Objs {
     /// for `dlsym` itself, which this library never defines and which is
     /// before us when we were dlopen'ed.
     pub fn find_anywhere(&self, name: &[u8], h: u32) -> Found {
-        self.find_in(0, name, h)
+        self.find_typed(0, self.n, name, h, STT_FUNC)
     }
 
     /// The address of the data object `name` (default version) in any
     /// object but ours, if the walk finds it.
     pub fn find_object_anywhere(&self, name: &[u8], h: u32) -> Option<usize> {
-        match self.find_typed(0, name, h, STT_OBJECT) {
+        match self.find_typed(0, self.n, name, h, STT_OBJECT) {
             Found::At(a) => Some(a),
             _ => None,
         }
     }
 
-    fn find_in(&self, from: usize, name: &[u8], h: u32) -> Found {
-        self.find_typed(from, name, h, STT_FUNC)
-    }
-
-    fn find_typed(&self, from: usize, name: &[u8], h: u32, want: u8) -> Found {
-        for o in &self.objs[from..self.n] {
+    fn find_typed(&self, from: usize, to: usize, name: &[u8], h: u32, want: u8) -> Found {
+        for o in &self.objs[from..to] {
             // SAFETY: the tables were taken from a loaded object's dynamic
             // section; objects are not unloaded during the constructor.
             match unsafe { lookup(o, name, h, want) } {

@@ -86,3 +86,31 @@ fn hooks_work_before_our_constructor() {
         "{err}"
     );
 }
+
+/// The library dlopen'ed, not preloaded (libc is then loaded before it,
+/// so the constructor's walk finds nothing after it and must ask dlsym):
+/// its constructor still reaches libc, as the load line
+/// (`TIMEOUTSOCK_LOG=2`, written with the real write) shows.
+#[test]
+fn dlopened_library_still_finds_libc() {
+    let py = common::python3();
+    let mut cmd = Command::new(&py);
+    scrub_env(&mut cmd)
+        .args([
+            "-c",
+            "import ctypes, sys; ctypes.CDLL(sys.argv[1]); print('loaded')",
+        ])
+        .arg(preload_lib())
+        .env("TIMEOUTSOCK_SECS", "2")
+        .env("TIMEOUTSOCK_LOG", "2");
+    let out = cmd.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}\n{err}", out.status);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "loaded\n");
+    let line = err.lines().next().unwrap_or_default();
+    let (_, _, rest) = common::split_who(line).unwrap_or_else(|| panic!("{err}"));
+    assert_eq!(
+        rest,
+        "timeoutsock: on: connect 2s, read 2s, write 2s, accept off"
+    );
+}
