@@ -125,6 +125,7 @@ impl Objs {
         }
     }
 
+    #[inline(always)]
     fn find_typed(&self, from: usize, to: usize, name: &[u8], h: u32, want: u8) -> Found {
         for o in &self.objs[from..to] {
             // SAFETY: the tables were taken from a loaded object's dynamic
@@ -213,6 +214,7 @@ unsafe fn obj_of(base: usize, dynamic: usize) -> Option<Obj> {
 }
 
 /// One object's GNU hash lookup (bloom filter, bucket, chain).
+#[inline(always)]
 unsafe fn lookup(o: &Obj, name: &[u8], h: u32, want: u8) -> Found {
     let gh = o.gnu_hash;
     // SAFETY: (whole function) the GNU hash section of a loaded object:
