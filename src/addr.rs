@@ -116,13 +116,17 @@ fn print_v6(a: &[u8; 16], out: &mut Line) {
 pub fn peer_of(fd: c_int) -> Option<Peer> {
     // SAFETY: getpeername is given a valid buffer and length by `name_of`;
     // it is not interposed by us.
-    name_of(fd, |fd, sa, len| unsafe { libc::getpeername(fd, sa, len) })
+    name_of(fd, |fd, sa, len| unsafe {
+        crate::real::getpeername(fd, sa, len)
+    })
 }
 
 /// The local address of a socket (getsockname; errno kept).
 pub fn local_of(fd: c_int) -> Option<Peer> {
     // SAFETY: as in peer_of.
-    name_of(fd, |fd, sa, len| unsafe { libc::getsockname(fd, sa, len) })
+    name_of(fd, |fd, sa, len| unsafe {
+        crate::real::getsockname(fd, sa, len)
+    })
 }
 
 fn name_of(

@@ -103,12 +103,14 @@ pub fn wait(
 /// out of a read). Rare path: up to 64 sigaction calls.
 pub fn signals_restart() -> bool {
     // SAFETY: sigset_t and sigaction are plain C structs, valid when
-    // zeroed; pthread_sigmask with a null new set only reads the mask;
+    // zeroed; sigprocmask with a null new set only reads the calling
+    // thread's mask (on Linux it is per thread, as pthread_sigmask, which
+    // glibc has in libc only since 2.32);
     // sigaction with a null new action only reads. Both are async-signal-
     // safe and not interposed by us.
     keeping_errno(|| unsafe {
         let mut blocked: libc::sigset_t = core::mem::zeroed();
-        libc::pthread_sigmask(libc::SIG_BLOCK, core::ptr::null(), &mut blocked);
+        libc::sigprocmask(libc::SIG_BLOCK, core::ptr::null(), &mut blocked);
         for sig in 1..libc::SIGRTMAX() + 1 {
             if libc::sigismember(&blocked, sig) == 1 {
                 continue;

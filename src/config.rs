@@ -9,7 +9,7 @@
 //! | `TIMEOUTSOCK_WRITE_SECS` | writes; same fallback |
 //! | `TIMEOUTSOCK_ACCEPT_SECS` | accept; only when set (no fallback) |
 //! | `TIMEOUTSOCK_EXCLUDE`, `TIMEOUTSOCK_ONLY` | peer lists (`peers`) |
-//! | `TIMEOUTSOCK_LOG` | `1`: log each timeout on stderr (`log`) |
+//! | `TIMEOUTSOCK_LOG` | `1`: log each timeout on stderr; `2`: also one line at load (`log`) |
 //!
 //! A bad value prints one line on stderr and counts as unset.
 

@@ -617,7 +617,7 @@ const BAD_VALUES: &[&str] = &[
 ];
 
 fn assert_one_warning(o: &Outcome, var: &str, value: &str) {
-    let lines: Vec<&str> = o.stderr.lines().collect();
+    let lines: Vec<String> = o.stderr.lines().map(without_who).collect();
     let prefix = format!("timeoutsock: ignoring {var}=\"{value}\"");
     assert_eq!(lines.len(), 1, "expected exactly one stderr line\n{o}");
     let reason = lines[0]
@@ -670,7 +670,7 @@ fn each_invalid_variable_gets_its_own_line() {
         .run(DONE);
     assert_exit(&o, 0);
     assert_eq!(o.stdout, ["ok"], "stdout\n{o}");
-    let lines: Vec<&str> = o.stderr.lines().collect();
+    let lines: Vec<String> = o.stderr.lines().map(without_who).collect();
     assert_eq!(lines.len(), 2, "expected two stderr lines\n{o}");
     assert!(
         lines

@@ -199,6 +199,34 @@ pub unsafe extern "C" fn vfork() -> libc::pid_t {
     unsafe { real::vfork() }
 }
 
+/// A fork child gets its own copy of the table: a vfork note inherited
+/// from the parent (set when the parent vforked and has not changed the
+/// table since) must not freeze it. glibc's fork reaches _Fork internally,
+/// so both entry points are hooked; nothing is registered with
+/// pthread_atfork.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fork() -> libc::pid_t {
+    // SAFETY: no arguments; the real fork.
+    forked(unsafe { real::fork() })
+}
+
+/// `_Fork` (glibc 2.34): fork without the atfork handlers, see `fork`.
+#[unsafe(no_mangle)]
+#[allow(non_snake_case)]
+pub unsafe extern "C" fn _Fork() -> libc::pid_t {
+    // SAFETY: no arguments; the real _Fork.
+    forked(unsafe { real::_Fork() })
+}
+
+/// What a fork returned: 0 in the child, which clears its vfork note.
+#[inline(always)]
+fn forked(pid: libc::pid_t) -> libc::pid_t {
+    if pid == 0 {
+        fdtable::vfork::forked();
+    }
+    pid
+}
+
 /// glibc's closefrom closes with the close_range system call directly, not
 /// through the close_range function: forget the range here.
 #[unsafe(no_mangle)]

@@ -11,7 +11,7 @@ pub fn map_once<T>(at: &AtomicPtr<T>, size: usize) -> Option<*mut T> {
     // SAFETY: an anonymous private mapping, zero-filled; no memory of the
     // program is touched.
     let p = unsafe {
-        libc::mmap(
+        crate::real::mmap(
             ptr::null_mut(),
             size,
             libc::PROT_READ | libc::PROT_WRITE,
@@ -28,7 +28,7 @@ pub fn map_once<T>(at: &AtomicPtr<T>, size: usize) -> Option<*mut T> {
         Err(theirs) => {
             // Another thread published first: use theirs.
             // SAFETY: p is our own mapping of `size` bytes, never published.
-            unsafe { libc::munmap(p, size) };
+            unsafe { crate::real::munmap(p, size) };
             Some(theirs)
         }
     }

@@ -388,6 +388,25 @@ pub struct Outcome {
 /// The key=value fields of one output line.
 pub type Fields = HashMap<String, String>;
 
+/// A library stderr line `timeoutsock: PROGRAM[PID]: rest` as
+/// `(PROGRAM, PID, "timeoutsock: rest")`; `None` if it lacks that shape.
+pub fn split_who(line: &str) -> Option<(&str, u32, String)> {
+    let rest = line.strip_prefix("timeoutsock: ")?;
+    let end = rest.find("]: ")?;
+    let open = rest[..end].rfind('[')?;
+    let pid = rest[open + 1..end].parse().ok()?;
+    Some((
+        &rest[..open],
+        pid,
+        format!("timeoutsock: {}", &rest[end + 3..]),
+    ))
+}
+
+/// The line without its `PROGRAM[PID]: ` part (unchanged if it has none).
+pub fn without_who(line: &str) -> String {
+    split_who(line).map_or_else(|| line.to_string(), |(_, _, l)| l)
+}
+
 /// Splits `k=v k=v ...`; a `msg=` field takes the rest of the line.
 pub fn parse_fields(line: &str) -> Fields {
     let mut f = Fields::new();

@@ -6,7 +6,7 @@ use std::os::unix::ffi::OsStrExt;
 
 use crate::preload::LIB_NAME;
 use crate::text::quote;
-use crate::{DEFAULT_SECS, PROG, secs};
+use crate::{DEFAULT_SECS, PROG, peerlist, secs};
 
 /// What the command line asks for.
 #[derive(Debug, PartialEq)]
@@ -224,91 +224,31 @@ pub(crate) fn parse_args(args: &[OsString]) -> Result<Action, String> {
     Ok(Action::Run(opts))
 }
 
-/// The library's rule for a peer list (src/peers.rs, `parse_rule`):
-/// comma-separated `ADDRESS[/PREFIX][:PORT]`, IPv6 in brackets before a
-/// port, empty entries skipped, at most 64. Stricter in one way: an IPv6
-/// address without brackets whose last group could be a port (`::1:5432`)
-/// is refused as ambiguous; the library would take it as an address.
+/// The library's own rule for a peer list (src/peerlist.rs, shared with
+/// `#[path]`): comma-separated `ADDRESS[/PREFIX][:PORT]`, IPv6 in brackets
+/// before a port, empty entries skipped, at most 64; an unbracketed IPv6
+/// address whose last group could be a port (`::1:5432`) is ambiguous.
 pub(crate) fn check_peers(list: &[u8]) -> Result<(), String> {
-    let entries: Vec<&[u8]> = list
-        .split(|&c| c == b',')
-        .filter(|e| !e.is_empty())
-        .collect();
-    if entries.len() > 64 {
-        return Err("too many entries (at most 64)".into());
-    }
-    for e in entries {
-        check_peer(e).map_err(|why| format!("{}: {why}", quote(e)))?;
-    }
-    Ok(())
-}
-
-fn check_peer(e: &[u8]) -> Result<(), String> {
-    const SYNTAX: &str = "not ADDRESS[/PREFIX][:PORT] (IPv6 as [ADDRESS]:PORT)";
-    let digits = |s: &[u8], max: u32| -> Option<u32> {
-        if s.is_empty() || s.len() > 10 || !s.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        std::str::from_utf8(s)
-            .ok()?
-            .parse::<u64>()
-            .ok()
-            .filter(|&v| v <= max as u64)
-            .map(|v| v as u32)
-    };
-    let port_ok = |p: &[u8]| digits(p, 65535).is_some_and(|p| p != 0);
-    let (host, bracketed) = if e.first() == Some(&b'[') {
-        let close = e.iter().position(|&c| c == b']').ok_or(SYNTAX)?;
-        match &e[close + 1..] {
-            [] => {}
-            [b':', p @ ..] if port_ok(p) => {}
-            _ => return Err(SYNTAX.into()),
-        }
-        (&e[1..close], true)
-    } else if e.iter().filter(|&&c| c == b':').count() == 1 {
-        let i = e.iter().position(|&c| c == b':').ok_or(SYNTAX)?;
-        if !port_ok(&e[i + 1..]) {
-            return Err(SYNTAX.into());
-        }
-        (&e[..i], false)
-    } else {
-        (e, false)
-    };
-    let (addr, len) = match host.iter().position(|&c| c == b'/') {
-        Some(i) => (&host[..i], Some(&host[i + 1..])),
-        None => (host, None),
-    };
-    let text = std::str::from_utf8(addr).map_err(|_| SYNTAX)?;
-    let max = if addr.contains(&b':') {
-        text.parse::<std::net::Ipv6Addr>().map_err(|_| SYNTAX)?;
-        128
-    } else {
-        text.parse::<std::net::Ipv4Addr>().map_err(|_| SYNTAX)?;
-        32
-    };
-    if let Some(l) = len
-        && digits(l, max).is_none()
-    {
-        return Err(SYNTAX.into());
-    }
-    if !bracketed && len.is_none() && addr.contains(&b':') {
-        // `::1:5432`: `::1` and port 5432, or the address `::1:5432`?
-        let i = addr.iter().rposition(|&c| c == b':').unwrap_or(0);
-        let (before, last) = (&addr[..i], &addr[i + 1..]);
-        let before_v6 = std::str::from_utf8(before)
-            .ok()
-            .is_some_and(|b| b.parse::<std::net::Ipv6Addr>().is_ok());
-        if before_v6 && !last.is_empty() && last.iter().all(u8::is_ascii_digit) {
+    let mut rules = [peerlist::Rule::ANY; peerlist::MAX_RULES];
+    match peerlist::parse_list(list, &mut rules) {
+        Ok(_) => Ok(()),
+        Err((peerlist::Bad::TooMany, _)) => Err(peerlist::Bad::TooMany.reason().into()),
+        Err((peerlist::Bad::Ambiguous { colon }, e)) => {
             let (b, l) = (
-                String::from_utf8_lossy(before),
-                String::from_utf8_lossy(last),
+                String::from_utf8_lossy(&e[..colon]),
+                String::from_utf8_lossy(&e[colon + 1..]),
             );
-            return Err(format!(
-                "ambiguous: write [{b}]:{l} for port {l} of {b}, or [{text}] for the address"
-            ));
+            let text = String::from_utf8_lossy(e);
+            Err(format!(
+                "{}: ambiguous: write [{b}]:{l} for port {l} of {b}, or [{text}] for the address",
+                quote(e)
+            ))
         }
+        Err((peerlist::Bad::Syntax, e)) => Err(format!(
+            "{}: not ADDRESS[/PREFIX][:PORT] (IPv6 as [ADDRESS]:PORT)",
+            quote(e)
+        )),
     }
-    Ok(())
 }
 
 /// The library's rule for a number of seconds (src/secs.rs). Unlike the

@@ -35,13 +35,18 @@
 //! the library, the LD_PRELOAD value), `command` (PATH search, exec),
 //! `reach` (can the preload work for the command: scripts, privileges,
 //! static, Go, architecture), `supervise` (the outside supervisor), `elf`
-//! (the ELF header reader), `text` (quoting, errno strings). `secs` is the library's own rule for SECS (src/secs.rs).
+//! (the ELF header reader), `text` (quoting, errno strings). `secs` and
+//! `peerlist` are the library's own rules for seconds and peer lists
+//! (src/secs.rs, src/peerlist.rs).
 #![cfg_attr(not(test), no_main)]
 #![cfg_attr(test, allow(dead_code))]
 
 mod cli;
 mod command;
 mod elf;
+#[path = "../../peerlist.rs"]
+#[allow(dead_code)]
+mod peerlist;
 mod preload;
 mod reach;
 #[path = "../../secs.rs"]
