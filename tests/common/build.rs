@@ -289,6 +289,9 @@ fn read_hook_table() -> Vec<String> {
         };
         let table = &text[at..];
         let table = &table[..table.find("\n}").unwrap_or(table.len())];
+        // The table lists the hooks first; the functions it resolves only
+        // for the library's own use follow a `// Not hooked` comment.
+        let table = &table[..table.find("// Not hooked").unwrap_or(table.len())];
         let mut hooks: Vec<String> = table
             .lines()
             .filter_map(|l| {
