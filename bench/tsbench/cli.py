@@ -37,7 +37,7 @@ def main():
                     help="print per-function instruction and per-syscall breakdowns")
     ap.add_argument("--lib", help="measure this libtimeoutsock.so instead of building")
     ap.add_argument("--only", help="comma-separated groups to measure (exec, io, tcp, wait, "
-                    "evloop, nbio, epbusy, stream, timeout): for investigating; the JSON then lacks the other rows")
+                    "evloop, nbio, epbusy, stream, timeout, supervise): for investigating; the JSON then lacks the other rows")
     ap.add_argument("--rounds", type=int, help=f"wall-time rounds (default {REPS[0]}, quick "
                     f"{REPS[1]})")
     ap.add_argument("--without", help="act as if these tools were missing (valgrind,perf): "

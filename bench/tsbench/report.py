@@ -17,6 +17,10 @@ from .table import LIB_SECS, ROWS, variants_of
 def fmt(x, unit):
     if x is None:
         return "n/a"
+    if unit in ("aborts", "transfers"):
+        return f"{x:.0f}"
+    if unit.startswith("%"):
+        return f"{x:.3f}"
     if "instr" in unit:
         return f"{x:,.1f}" if abs(x) < 1000 else f"{x:,.0f}"
     if "syscalls" in unit or "calls" in unit:
@@ -27,6 +31,8 @@ def fmt(x, unit):
 
 
 def fmt_added(r):
+    if r.get("added_vs") is None:
+        return "—"  # no reference: the figure is the row's own (supervisor)
     if r["added"] is None:
         return "n/a"
     s = fmt(r["added"], r["unit"])
@@ -141,7 +147,7 @@ def evaluate(bench):
             na = bench.tools.valgrind
         elif r.source == "perf" and bench.tools.perf:
             na = bench.tools.perf
-        refv = empty if r.ref == "empty" else base
+        refv = {"empty": empty, "baseline": base}.get(r.ref)
         added = added_pct = spread = None
         if lib is not None and refv is not None:
             added = lib - refv
@@ -157,7 +163,7 @@ def evaluate(bench):
             if len(d) >= 4:
                 q = statistics.quantiles(d, n=4)
                 spread = (q[2] - q[0]) / 2
-        if na is None and (lib is None or refv is None):
+        if na is None and (lib is None or (r.ref is not None and refv is None)):
             na = "error: measurement missing"
         met = None
         if na is None and r.goal is not None:
@@ -180,6 +186,9 @@ def evaluate(bench):
         if metric == "wall" and wr:
             o["wall_runs"] = {v: [x * scale for x in bench.extra.get((key, "wall_runs", v), [])]
                               for v in ("baseline", "empty", variant)}
+        sx = bench.extra.get((key, metric, variant)) if key == "supervise" else None
+        if sx:
+            o["supervise"] = sx
         if key == "timeout":
             o["runs_ms"] = {v: bench.extra.get(("timeout", "runs_ms", v))
                             for v in ("baseline", "library")}
@@ -284,9 +293,14 @@ def check_row(t, r):
         bad.append("goal, unit or source differ from the table")
     na = r.get("na")
     if na is None:
-        for k in ("baseline", "library", "added"):
+        # Rows without a reference (the supervisor's) have the one figure.
+        for k in ("baseline", "library", "added") if t.ref is not None else ("library",):
             if not _num(r.get(k)):
                 bad.append(f"{k} is not a number: {r.get(k)!r}")
+        if t.ref is None:
+            for k in ("baseline", "added"):
+                if r.get(k) is not None:
+                    bad.append(f"{k} is {r.get(k)!r} on a row without a reference")
         has_empty = "empty" in variants_of(t.key)
         if has_empty != _num(r.get("empty")) or (not has_empty and r.get("empty") is not None):
             bad.append(f"empty is {r.get('empty')!r} (variants {variants_of(t.key)})")
