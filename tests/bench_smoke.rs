@@ -122,6 +122,17 @@ fn quick_bench_reports_every_row_of_the_table() {
     let broken = scratch.join("broken.json");
     let renamed = text.replacen("\"id\": \"wait.syscalls\"", "\"id\": \"wait.bogus\"", 1);
     assert_ne!(renamed, text, "no wait.syscalls row in the report");
+    // The outside supervisor's rows (group supervise) are checked the same way.
+    let sup = renamed.replacen(
+        "\"id\": \"supervise.late_median_ms\"",
+        "\"id\": \"supervise.bogus\"",
+        1,
+    );
+    assert_ne!(
+        sup, renamed,
+        "no supervise.late_median_ms row in the report"
+    );
+    let renamed = sup;
     std::fs::write(&broken, renamed).unwrap();
     let bad = check(&broken, true);
     let why = String::from_utf8_lossy(&bad.stderr);
@@ -131,7 +142,9 @@ fn quick_bench_reports_every_row_of_the_table() {
         report(&bad)
     );
     assert!(
-        why.contains("wait.syscalls: missing") && why.contains("wait.bogus: not in the table"),
+        why.contains("wait.syscalls: missing")
+            && why.contains("wait.bogus: not in the table")
+            && why.contains("supervise.late_median_ms: missing"),
         "{why}"
     );
     let full = check(&json, false);

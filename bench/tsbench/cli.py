@@ -37,7 +37,7 @@ def main():
                     help="print per-function instruction and per-syscall breakdowns")
     ap.add_argument("--lib", help="measure this libtimeoutsock.so instead of building")
     ap.add_argument("--only", help="comma-separated groups to measure (exec, io, tcp, wait, "
-                    "evloop, nbio, epbusy, stream, timeout): for investigating; the JSON then lacks the other rows")
+                    "evloop, nbio, epbusy, stream, timeout, supervise): for investigating; the JSON then lacks the other rows")
     ap.add_argument("--rounds", type=int, help=f"wall-time rounds (default {REPS[0]}, quick "
                     f"{REPS[1]})")
     ap.add_argument("--without", help="act as if these tools were missing (valgrind,perf): "
@@ -50,6 +50,9 @@ def main():
     ap.add_argument("--readme", nargs="?", const="", metavar="PATH",
                     help="measure nothing: print the README's Performance table from the "
                     "report PATH (default: the --json path)")
+    ap.add_argument("--merge", nargs=2, metavar=("FULL", "PART"),
+                    help="measure nothing: write to the --json path the full report FULL with "
+                    "the rows of the groups that PART measured (its --only) taken from PART")
     ap.add_argument("--write", action="store_true",
                     help="with --readme: replace the table in README.md (between its markers) "
                     "instead of printing it")
@@ -60,6 +63,21 @@ def main():
         args.json = str(measure.OUT / "bench.json")
     if args.check_json:
         return check(args.check_json, args.quick)
+    if args.merge:
+        try:
+            doc = report.merge(report.load(args.merge[0]), report.load(args.merge[1]))
+        except (OSError, ValueError, KeyError) as e:
+            print(f"bench: --merge: {e}", file=sys.stderr)
+            return 1
+        bad = report.check_json(doc, quick=False)
+        if bad:
+            print("bench: --merge: not a full, valid report:\n  " + "\n  ".join(bad),
+                  file=sys.stderr)
+            return 1
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+        print(f"bench: merged report ({len(doc['rows'])} rows): {args.json}")
+        return 0
     if args.readme is not None:
         doc = report.load(args.readme or args.json)
         bad = report.check_json(doc, quick=False)

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from . import supervise
 from .table import (ALL4, BARE, EPBUSY, EPBUSY_SECS, EPBUSY_TICK_MS, LATE_RUNS, LATE_T_MS,
                     LIB_SECS, REPS, SCENARIOS, SIZES)
 
@@ -193,21 +194,34 @@ def perf_filtered(argv, env, event, flt):
 
 # ------------------------------------------------------------- building
 
+def wants(args, group):
+    return not args.only or group in args.only.split(",")
+
+
 def build(args):
+    """Builds what the run needs; returns the library (and sets
+    args.wrapper, args.holdsocks for the supervise group)."""
     BIN.mkdir(parents=True, exist_ok=True)
+    sup = wants(args, "supervise")
+    cargo = os.environ.get("CARGO") or shutil.which("cargo") or "cargo"
+    targets = [] if args.lib else ["--lib"]
+    if sup:
+        targets += ["--bin", "timeoutsock"]  # the supervisor is the wrapper
+    if targets:
+        log(f"bench: cargo build --release {' '.join(targets)} --target-dir "
+            f"{BUILD_DIR.relative_to(ROOT)}")
+        r = subprocess.run([cargo, "build", "--release", *targets, "--manifest-path",
+                            str(ROOT / "Cargo.toml"), "--target-dir", str(BUILD_DIR)],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if r.returncode != 0:
+            sys.exit("bench: building failed:\n" + r.stdout[-3000:])
     if args.lib:
         lib = Path(args.lib).resolve()
         if not lib.is_file():
             sys.exit(f"bench: --lib {lib}: no such file")
     else:
-        cargo = os.environ.get("CARGO") or shutil.which("cargo") or "cargo"
-        log(f"bench: cargo build --release --target-dir {BUILD_DIR.relative_to(ROOT)}")
-        r = subprocess.run([cargo, "build", "--release", "--lib", "--manifest-path",
-                            str(ROOT / "Cargo.toml"), "--target-dir", str(BUILD_DIR)],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        if r.returncode != 0:
-            sys.exit("bench: building the library failed:\n" + r.stdout[-3000:])
         lib = BUILD_DIR / "release" / "libtimeoutsock.so"
+    args.wrapper = BUILD_DIR / "release" / "timeoutsock" if sup else None
     gcc = shutil.which("gcc") or shutil.which("cc")
     if not gcc:
         sys.exit("bench: gcc not found (Debian package gcc)")
@@ -221,6 +235,12 @@ def build(args):
         r = subprocess.run(c, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         if r.returncode != 0:
             sys.exit(f"bench: {' '.join(c)} failed:\n{r.stdout}")
+    args.holdsocks = None
+    if sup:
+        try:
+            args.holdsocks = supervise.build_static(BIN)
+        except supervise.Failed as e:
+            sys.exit(f"bench: {e}")
     return lib
 
 
@@ -360,7 +380,7 @@ class Bench:
     # ---- the whole run
 
     def want(self, group):
-        return not self.args.only or group in self.args.only.split(",")
+        return wants(self.args, group)
 
     def measure(self):
         scs = [sc for sc in SCENARIOS if self.want(sc.group)]
@@ -430,6 +450,38 @@ class Bench:
 
         if self.want("timeout"):
             self.measure_late()
+        if self.want("supervise"):
+            self.measure_supervise()
+
+    def measure_supervise(self):
+        """The outside supervisor's rows (supervise.py): the wrapper running
+        a static program, so every socket is the supervisor's."""
+        log("bench: supervisor cost and precision (" + ("at once, quick" if self.q else
+                                                         "~90 s") + ")")
+        res = supervise.measure(self.args.wrapper, self.lib, self.args.holdsocks,
+                                bool(self.q), log=log)
+        v = "supervisor"
+        for name, r in res.items():
+            metrics = {"late": ("late_median", "late_max"),
+                       "healthy": ("healthy_aborts", "healthy_broken")}.get(name, (name,))
+            if isinstance(r, supervise.Failed):
+                for m in metrics:
+                    self.err[("supervise", m)] = f"error: {name}: {r}"
+                log(f"bench: supervise {name}: {r}")
+                continue
+            if name.startswith("cpu_"):
+                self.res[("supervise", name, v)] = r["pct"]
+                self.extra[("supervise", name, v)] = r
+            elif name == "late":
+                self.res[("supervise", "late_median", v)] = statistics.median(r["runs_ms"])
+                self.res[("supervise", "late_max", v)] = max(r["runs_ms"])
+                self.extra[("supervise", "late_median", v)] = r
+                self.extra[("supervise", "late_max", v)] = r
+            else:
+                self.res[("supervise", "healthy_aborts", v)] = float(r["aborts"])
+                self.res[("supervise", "healthy_broken", v)] = float(r["broken"])
+                self.extra[("supervise", "healthy_aborts", v)] = r
+                self.extra[("supervise", "healthy_broken", v)] = r
 
     def measure_late(self):
         runs = LATE_RUNS[self.q]

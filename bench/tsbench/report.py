@@ -17,6 +17,10 @@ from .table import LIB_SECS, ROWS, variants_of
 def fmt(x, unit):
     if x is None:
         return "n/a"
+    if unit in ("aborts", "transfers"):
+        return f"{x:.0f}"
+    if unit.startswith("%"):
+        return f"{x:.3f}"
     if "instr" in unit:
         return f"{x:,.1f}" if abs(x) < 1000 else f"{x:,.0f}"
     if "syscalls" in unit or "calls" in unit:
@@ -27,6 +31,8 @@ def fmt(x, unit):
 
 
 def fmt_added(r):
+    if r.get("added_vs") is None:
+        return "—"  # no reference: the figure is the row's own (supervisor)
     if r["added"] is None:
         return "n/a"
     s = fmt(r["added"], r["unit"])
@@ -40,6 +46,13 @@ def fmt_added(r):
     if r["added_vs"] == "empty":
         s += " vs empty"
     return s
+
+
+def fmt_ref(r, col):
+    """A reference column: "—" on a row without a reference (supervisor)."""
+    if r.get("added_vs") is None and r.get(col) is None:
+        return "—"
+    return fmt(r[col], r["unit"])
 
 
 def git_state():
@@ -84,8 +97,8 @@ def print_table(rs, m, args, tools, lib):
         if r["group"] != group and body:
             body.append(None)
         group = r["group"]
-        body.append([r["what"], r["unit"], fmt(r["baseline"], r["unit"]),
-                     fmt(r["empty"], r["unit"]), fmt(r["library"], r["unit"]),
+        body.append([r["what"], r["unit"], fmt_ref(r, "baseline"), fmt_ref(r, "empty"),
+                     fmt(r["library"], r["unit"]),
                      fmt_added(r), r["goal_text"],
                      "n/a" if r["na"] else ("—" if r["met"] is None else
                                             ("yes" if r["met"] else "NO"))])
@@ -141,7 +154,7 @@ def evaluate(bench):
             na = bench.tools.valgrind
         elif r.source == "perf" and bench.tools.perf:
             na = bench.tools.perf
-        refv = empty if r.ref == "empty" else base
+        refv = {"empty": empty, "baseline": base}.get(r.ref)
         added = added_pct = spread = None
         if lib is not None and refv is not None:
             added = lib - refv
@@ -157,7 +170,7 @@ def evaluate(bench):
             if len(d) >= 4:
                 q = statistics.quantiles(d, n=4)
                 spread = (q[2] - q[0]) / 2
-        if na is None and (lib is None or refv is None):
+        if na is None and (lib is None or (r.ref is not None and refv is None)):
             na = "error: measurement missing"
         met = None
         if na is None and r.goal is not None:
@@ -180,6 +193,9 @@ def evaluate(bench):
         if metric == "wall" and wr:
             o["wall_runs"] = {v: [x * scale for x in bench.extra.get((key, "wall_runs", v), [])]
                               for v in ("baseline", "empty", variant)}
+        sx = bench.extra.get((key, metric, variant)) if key == "supervise" else None
+        if sx:
+            o["supervise"] = sx
         if key == "timeout":
             o["runs_ms"] = {v: bench.extra.get(("timeout", "runs_ms", v))
                             for v in ("baseline", "library")}
@@ -189,15 +205,48 @@ def evaluate(bench):
 
 # ------------------------------------------------------------ the README
 
+def merge(base, part):
+    """A report of `base` whose rows of the groups `part` measured (its
+    --only) are `part`'s: for a README table from a full run plus a later
+    run of some groups. `parts` says which rows come from which run."""
+    groups = part.get("only") or sorted({r["group"] for r in part["rows"]})
+    if base.get("machine") != part.get("machine"):
+        raise ValueError("the two reports are from different machines")
+    keep = [r for r in base["rows"] if r.get("group") not in groups]
+    doc = dict(base)
+    doc["rows"] = keep + list(part["rows"])
+    order = {t.id: i for i, t in enumerate(ROWS)}
+    doc["rows"].sort(key=lambda r: order.get(r.get("id"), len(order)))
+    parts = base.get("parts") or [{"groups": "the other groups", "git": base.get("git"),
+                                   "command": base.get("command")}]
+    parts = [dict(p, groups=[g for g in p["groups"] if g not in groups])
+             if isinstance(p["groups"], list) else p for p in parts]
+    doc["parts"] = parts + [{"groups": list(groups), "git": part.get("git"),
+                             "command": part.get("command")}]
+    doc["command"] = "merged: see parts"
+    return doc
+
+
+def _commit(git):
+    c = (git or {}).get("commit") or "?"
+    return c + (" (src modified)" if (git or {}).get("src_modified") else "")
+
+
 def readme_table(doc):
     """The README's Performance table (Markdown) from a JSON report: the rows
     of table.py that have a `readme` label, in table order."""
     by_id = {r["id"]: r for r in doc["rows"]}
     m = doc["machine"]
+    if doc.get("parts"):
+        src = "; ".join(
+            f"{'groups ' + ', '.join(p['groups']) if isinstance(p['groups'], list) else p['groups']}"
+            f": commit {_commit(p.get('git'))}" for p in doc["parts"])
+        src = "merged runs (" + src + ")"
+    else:
+        src = f"a full run; commit {_commit(doc.get('git'))}"
     lines = [
-        f"<!-- generated by `scripts/bench --readme` from a full run: {m['nproc']} × "
-        f"{m['model']}, Linux {m['kernel']}, {m['glibc']}; commit "
-        f"{(doc.get('git') or {}).get('commit') or '?'} -->",
+        f"<!-- generated by `scripts/bench --readme` on {m['nproc']} × {m['model']}, Linux "
+        f"{m['kernel']}, {m['glibc']}, from {src} -->",
         "",
         "| what | unit | baseline | empty .so | library | added | goal | met |",
         "|---|---|---|---|---|---|---|---|",
@@ -209,7 +258,7 @@ def readme_table(doc):
         if r["na"]:
             cells = ["n/a"] * 4 + [r["goal_text"], "n/a"]
         else:
-            cells = [fmt(r["baseline"], r["unit"]), fmt(r["empty"], r["unit"]),
+            cells = [fmt_ref(r, "baseline"), fmt_ref(r, "empty"),
                      fmt(r["library"], r["unit"]), fmt_added(r), r["goal_text"],
                      "—" if r["met"] is None else ("yes" if r["met"] else "**no**")]
         lines.append("| " + " | ".join([row.readme, r["unit"]] + cells) + " |")
@@ -284,9 +333,14 @@ def check_row(t, r):
         bad.append("goal, unit or source differ from the table")
     na = r.get("na")
     if na is None:
-        for k in ("baseline", "library", "added"):
+        # Rows without a reference (the supervisor's) have the one figure.
+        for k in ("baseline", "library", "added") if t.ref is not None else ("library",):
             if not _num(r.get(k)):
                 bad.append(f"{k} is not a number: {r.get(k)!r}")
+        if t.ref is None:
+            for k in ("baseline", "added"):
+                if r.get(k) is not None:
+                    bad.append(f"{k} is {r.get(k)!r} on a row without a reference")
         has_empty = "empty" in variants_of(t.key)
         if has_empty != _num(r.get("empty")) or (not has_empty and r.get("empty") is not None):
             bad.append(f"empty is {r.get('empty')!r} (variants {variants_of(t.key)})")

@@ -18,6 +18,8 @@ from typing import NamedTuple, Optional, Tuple
 ALL4 = ("baseline", "empty", "library", "library_off")
 SOCK = ("baseline", "empty", "library")
 BARE = ("baseline", "library")
+# The outside supervisor (supervise.py): one figure, no reference variant.
+SUP = ("supervisor",)
 
 # Iteration counts: (full, quick). Counts are exact at any size, so callgrind
 # and perf sizes stay small; wall-time sizes make each run take ~0.1-0.5 s.
@@ -100,7 +102,7 @@ class Row(NamedTuple):
     metric: str  # instr, syscalls, faults, wall, median, max
     what: str
     unit: str
-    ref: str = "baseline"  # the variant "added" is measured against
+    ref: Optional[str] = "baseline"  # the variant "added" is measured against; None: none
     goal: Optional[float] = None
     goal_on: Optional[str] = None  # added, added_pct, library
     goal_text: str = "—"
@@ -115,7 +117,8 @@ class Row(NamedTuple):
     @property
     def source(self):
         return {"instr": "callgrind", "syscalls": "perf", "faults": "perf",
-                "tcpinfo": "perf"}.get(
+                "tcpinfo": "perf", "cpu_10": "schedstat", "cpu_1000": "schedstat",
+                "healthy_aborts": "log", "healthy_broken": "transfer"}.get(
             self.metric, "wall")
 
 
@@ -173,6 +176,33 @@ def _evloop_rows():
 
 
 T_LATE = f"{LATE_T_MS / 1000:g}"
+
+
+def _sup(id_, metric, what, unit, goal=None, goal_text="—", readme=None):
+    """A row of the outside supervisor (supervise.py): its figure is the
+    "library" column (variant `supervisor`), with no reference."""
+    return Row(f"supervise.{id_}", "supervise", metric, what, unit, ref=None, goal=goal,
+               goal_on=None if goal is None else "library", goal_text=goal_text,
+               variant="supervisor", readme=readme)
+
+
+SUPERVISE_ROWS = [
+    _sup("cpu_10", "cpu_10", "supervisor CPU, 10 idle sockets in the tree, T = 30 s",
+         "% of one core", readme="supervisor CPU, 10 idle sockets in the tree, T = 30 s"),
+    _sup("cpu_1000", "cpu_1000", "supervisor CPU, 1,000 idle sockets in the tree, T = 30 s",
+         "% of one core", goal=0.2, goal_text="≤ 0.2 %",
+         readme="supervisor CPU, 1,000 idle sockets in the tree, T = 30 s"),
+    _sup("late_median_ms", "late_median", "supervisor abort, silent peer, T = 1 s: median "
+         "lateness", "ms late", goal=30.0, goal_text="median ≤ 30 ms",
+         readme="supervisor abort lateness, silent peer, T = 1 s: median"),
+    _sup("late_max_ms", "late_max", "supervisor abort, silent peer, T = 1 s: max lateness",
+         "ms late", readme="supervisor abort lateness, silent peer, T = 1 s: max"),
+    _sup("healthy_aborts", "healthy_aborts", "supervisor, T = 1 s: aborts of healthy "
+         "transfers (drips of a byte every T/3, one 16 MiB)", "aborts", goal=0.0,
+         goal_text="0", readme="supervisor, T = 1 s: aborts of healthy drips and 16 MiB"),
+    _sup("healthy_broken", "healthy_broken", "supervisor, T = 1 s: healthy transfers not "
+         "delivered intact", "transfers", goal=0.0, goal_text="0"),
+]
 
 ROWS = [
     # Issue 11's exec goal, "+10 µs over an empty preload, measured as
@@ -236,9 +266,11 @@ ROWS = [
         f"timeout T={T_LATE} s: max lateness (baseline: kernel SO_RCVTIMEO)", "ms late",
         goal=20.0, goal_on="library", goal_text="max ≤ 20 ms",
         readme=f"timeout lateness, T = {T_LATE} s: max"),
+    *SUPERVISE_ROWS,
 ]
 
-GROUPS = ("exec", "io", "tcp", "wait", "evloop", "nbio", "epbusy", "stream", "timeout")
+GROUPS = ("exec", "io", "tcp", "wait", "evloop", "nbio", "epbusy", "stream", "timeout",
+          "supervise")
 
 
 def variants_of(key):
@@ -247,6 +279,8 @@ def variants_of(key):
         return ALL4
     if key in ("timeout", "epbusy"):
         return BARE
+    if key == "supervise":
+        return SUP
     return SCENARIO[key].variants
 
 
@@ -255,8 +289,9 @@ def _self_check():
     assert len(ids) == len(set(ids)), "row id twice in the table"
     for r in ROWS:
         assert r.group in GROUPS, r.id
-        assert r.key in ("exec", "timeout", "epbusy") or r.key in SCENARIO, r.id
-        assert r.variant in variants_of(r.key) and r.ref in variants_of(r.key), r.id
+        assert r.key in ("exec", "timeout", "epbusy", "supervise") or r.key in SCENARIO, r.id
+        assert r.variant in variants_of(r.key), r.id
+        assert r.ref is None or r.ref in variants_of(r.key), r.id
         assert (r.goal is None) == (r.goal_on is None), r.id
 
 
