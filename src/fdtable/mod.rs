@@ -131,6 +131,28 @@ pub fn forget(fd: c_int) {
     }
 }
 
+/// The generation of `fd`'s slot (see `Slot::generation`); 0 when it has
+/// no slot yet (the first `set` of the number makes it 1, so a call that
+/// recorded 0 still sees a later reuse).
+#[inline(always)]
+pub fn generation(fd: c_int) -> u32 {
+    slot(fd).map_or(0, |s| s.generation())
+}
+
+/// Does `fd` still refer to the descriptor whose generation was `gen`?
+#[inline(always)]
+pub fn same(fd: c_int, gen_at_start: u32) -> bool {
+    generation(fd) == gen_at_start
+}
+
+/// `fd` is about to be closed by a call that resets its slot only after
+/// (fclose): calls waiting on it see the change at once.
+pub fn retire(fd: c_int) {
+    if let Some(s) = slot(fd) {
+        s.retire();
+    }
+}
+
 /// `new` now refers to what `old` refers to.
 pub fn copy(old: c_int, new: c_int) {
     if old == new || new < 0 {
@@ -174,5 +196,25 @@ mod tests {
         assert_eq!(slot(fd).unwrap().class(), UNKNOWN);
         assert!(slot(-1).is_none());
         assert!(slot_alloc(MAX_FDS as c_int).is_none());
+    }
+
+    #[test]
+    fn every_change_of_what_a_number_refers_to_bumps_its_generation() {
+        let fd = 3 * CHUNK as c_int + 1;
+        let g0 = generation(fd);
+        set(fd, TCP);
+        let g1 = generation(fd);
+        assert_ne!(g0, g1);
+        set_class(fd, ABORTED); // same socket, new class: same identity
+        fill_unknown(fd, TCP);
+        assert!(same(fd, g1));
+        forget(fd);
+        assert!(!same(fd, g1));
+        let g2 = generation(fd);
+        retire(fd);
+        assert!(!same(fd, g2));
+        let g3 = generation(fd);
+        copy(fd - 1, fd); // dup2 over it
+        assert!(!same(fd, g3));
     }
 }

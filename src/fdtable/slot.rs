@@ -12,6 +12,12 @@ use libc::c_int;
 
 pub struct Slot {
     pub(super) class: AtomicU8,
+    /// Which descriptor the number refers to: bumped (wrapping) every time
+    /// the number stops referring to what it referred to (close, fclose,
+    /// close_range, closefrom, dup2/dup3 over it) and every time a creating
+    /// hook hands it out. A call that waits records it at its start and
+    /// compares before every retry, attempt and abort: see `generation`.
+    generation: AtomicU32,
     /// The peer's progress counters when last looked at (TCP_INFO's
     /// bytes received and bytes acknowledged), and the latest time either
     /// moved: see `peer_progress`.
@@ -62,6 +68,7 @@ impl Slot {
     pub const fn new() -> Self {
         Slot {
             class: AtomicU8::new(super::UNKNOWN),
+            generation: AtomicU32::new(0),
             seen_received: AtomicU64::new(0),
             seen_acked: AtomicU64::new(0),
             progress: AtomicU64::new(0),
@@ -81,6 +88,23 @@ impl Slot {
     #[inline(always)]
     pub fn class(&self) -> u8 {
         self.class.load(Relaxed)
+    }
+
+    /// The descriptor's identity as far as the hooks know: a call that
+    /// records it at its start and finds it unchanged later still acts on
+    /// the socket it started with (no close, dup2 over it or reuse of the
+    /// number went through a hook meanwhile). A load. A raw-syscall close
+    /// is not seen here: the rare actions (abort) also compare SO_COOKIE.
+    #[inline(always)]
+    pub fn generation(&self) -> u32 {
+        self.generation.load(Relaxed)
+    }
+
+    /// The number is about to stop referring to its descriptor (called
+    /// before the real close, so that a call blocked on it sees the change
+    /// as soon as it wakes).
+    pub(super) fn retire(&self) {
+        self.generation.fetch_add(1, Relaxed);
     }
 
     /// The idle clock of one direction.
@@ -192,6 +216,7 @@ impl Slot {
     }
 
     pub(super) fn reset(&self, class: u8) {
+        self.retire();
         self.class.store(class, Relaxed);
         self.seen_received.store(0, Relaxed);
         self.seen_acked.store(0, Relaxed);

@@ -405,6 +405,7 @@ tracked_hook! {
     via fclose_tracked {
         // SAFETY: fp is the caller's open stream; fileno only reads it.
         let fd = unsafe { libc::fileno(fp) };
+        fdtable::retire(fd);
         // SAFETY: the caller's argument, passed on unchanged.
         let r = unsafe { real::fclose(fp) };
         fdtable::forget(fd);
