@@ -43,6 +43,18 @@ fn classify_slow(fd: c_int) -> u8 {
     fdtable::fill_unknown(fd, probe(fd))
 }
 
+/// IPPROTO_MPTCP: stream sockets users see as TCP (`curl --mptcp`,
+/// `mptcpize run`). On Linux 6.18 TCP_INFO on one answers with the state
+/// and the byte counters the progress check reads, and connect(AF_UNSPEC)
+/// aborts it like TCP: timed exactly as TCP.
+pub const IPPROTO_MPTCP: c_int = 262;
+
+/// Is `proto` (as given to socket() or read back as SO_PROTOCOL) TCP?
+#[inline(always)]
+fn is_tcp_proto(proto: c_int) -> bool {
+    proto == libc::IPPROTO_TCP || proto == IPPROTO_MPTCP
+}
+
 /// Is `fd` still the socket we aborted? An aborted mark must never outlive
 /// its socket: glibc-internal closes (closefrom, fclose of a stream opened
 /// elsewhere) do not pass through our hooks, and a pipe or file that takes
@@ -68,11 +80,12 @@ pub fn class_confirmed(fd: c_int) -> u8 {
     }
 }
 
-/// Asks the kernel what `fd` is: SO_PROTOCOL is IPPROTO_TCP only for TCP
-/// sockets, SO_DOMAIN tells inet from the rest. Fails on non-sockets.
+/// Asks the kernel what `fd` is: SO_PROTOCOL is IPPROTO_TCP (or
+/// IPPROTO_MPTCP) only for TCP (MPTCP) sockets, SO_DOMAIN tells inet from
+/// the rest. Fails on non-sockets.
 fn probe(fd: c_int) -> u8 {
     keeping_errno(|| match socket_int(fd, libc::SO_PROTOCOL) {
-        Some(libc::IPPROTO_TCP) => match socket_int(fd, libc::SO_DOMAIN) {
+        Some(p) if is_tcp_proto(p) => match socket_int(fd, libc::SO_DOMAIN) {
             Some(libc::AF_INET | libc::AF_INET6) => {
                 if socket_int(fd, libc::SO_ACCEPTCONN) == Some(1) {
                     LISTEN
@@ -99,7 +112,7 @@ pub fn peer_class(peer: Option<Peer>) -> u8 {
 pub fn class_for(domain: c_int, ty: c_int, proto: c_int) -> u8 {
     let stream = ty & 0xf == libc::SOCK_STREAM;
     let inet = domain == libc::AF_INET || domain == libc::AF_INET6;
-    if inet && stream && (proto == 0 || proto == libc::IPPROTO_TCP) {
+    if inet && stream && (proto == 0 || is_tcp_proto(proto)) {
         TCP
     } else {
         OTHER
@@ -123,6 +136,7 @@ mod tests {
         );
         assert_eq!(class_for(libc::AF_INET, libc::SOCK_DGRAM, 0), OTHER);
         assert_eq!(class_for(libc::AF_UNIX, libc::SOCK_STREAM, 0), OTHER);
-        assert_eq!(class_for(libc::AF_INET, libc::SOCK_STREAM, 262), OTHER);
+        assert_eq!(class_for(libc::AF_INET, libc::SOCK_STREAM, 262), TCP);
+        assert_eq!(class_for(libc::AF_UNIX, libc::SOCK_STREAM, 262), OTHER);
     }
 }
