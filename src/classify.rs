@@ -40,7 +40,20 @@ fn classify_slow(fd: c_int) -> u8 {
     if fd < 0 {
         return OTHER;
     }
-    fdtable::fill_unknown(fd, probe(fd))
+    let class = fdtable::fill_unknown(fd, probe(fd));
+    if matches!(class, TCP | LISTEN) {
+        // A socket made elsewhere (inherited, received) may carry a
+        // low-water mark that a timed receive must wait for: once per
+        // classification, never on a call's path.
+        if let (Some(v), Some(s)) = (
+            keeping_errno(|| socket_int(fd, libc::SO_RCVLOWAT)),
+            fdtable::slot(fd),
+        ) && v > 1
+        {
+            s.set_lowat(v);
+        }
+    }
+    class
 }
 
 /// IPPROTO_MPTCP: stream sockets users see as TCP (`curl --mptcp`,
@@ -106,6 +119,35 @@ pub fn peer_class(peer: Option<Peer>) -> u8 {
         Some(p) if peers::filtering() && !peers::wanted(&p) => OTHER,
         _ => TCP,
     }
+}
+
+/// After connect(fd, addr, len) returned `r` (errno `e`): did the kernel
+/// copy the address (the call got past its checks of the arguments)? Only
+/// then may the library read it: a bad pointer gets the kernel's EFAULT,
+/// never a SIGSEGV of ours.
+pub fn address_taken(r: c_int, e: c_int) -> bool {
+    r == 0 || matches!(e, libc::EINPROGRESS | libc::EALREADY | libc::EISCONN)
+}
+
+/// A TCP socket is connecting to `addr` (already read by the kernel, see
+/// `address_taken`): remembers the destination for the log and applies
+/// TIMEOUTSOCK_EXCLUDE/ONLY. False: not ours to time (the class is OTHER).
+///
+/// # Safety
+/// `addr` must point to `len` readable bytes (or be null).
+pub unsafe fn connecting_to(fd: c_int, addr: *const libc::sockaddr, len: libc::socklen_t) -> bool {
+    // SAFETY: per the contract.
+    let Some(peer) = (unsafe { Peer::from_sockaddr(addr, len as usize) }) else {
+        return true; // AF_UNSPEC (a disconnect) and the like: nothing to note
+    };
+    if peers::filtering() && !peers::wanted(&peer) {
+        fdtable::set_class(fd, OTHER);
+        return false;
+    }
+    if let Some(s) = fdtable::slot_alloc(fd) {
+        s.set_dest(&peer);
+    }
+    true
 }
 
 /// The class a new socket gets from its `socket()` arguments.
