@@ -37,18 +37,24 @@ impl Sock {
     /// on `same` tells whether it still does.
     #[inline(always)]
     pub fn bound(self) -> Sock {
+        let slot = self.slot.or_else(|| fdtable::slot(self.fd));
         Sock {
-            gen_: fdtable::generation(self.fd),
+            slot,
+            gen_: slot.map_or(0, |s| s.generation()),
             ..self
         }
     }
 
-    /// Does the number still refer to the socket it was bound to? A load.
-    /// (A close by raw syscall, or inside glibc other than fclose, is not
-    /// seen: see README, "What the program sees".)
+    /// Does the number still refer to the socket it was bound to? A load
+    /// and a compare. (A close by raw syscall, or inside glibc other than
+    /// fclose, is not seen: see README, "What the program sees".)
     #[inline(always)]
     pub fn same(&self) -> bool {
-        fdtable::same(self.fd, self.gen_)
+        match self.slot {
+            Some(s) => s.generation() == self.gen_,
+            // No slot when bound: one made since means a new descriptor.
+            None => fdtable::same(self.fd, self.gen_),
+        }
     }
 
     #[inline(always)]
