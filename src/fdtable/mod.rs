@@ -26,7 +26,7 @@ pub use slot::Slot;
 
 use crate::sys::mem::map_once;
 use core::ptr;
-use core::sync::atomic::{AtomicPtr, Ordering::Relaxed};
+use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering::Relaxed};
 use libc::c_int;
 
 /// Not classified yet (or closed): ask the kernel when first used.
@@ -137,18 +137,38 @@ pub fn forget(fd: c_int) {
     }
 }
 
+/// The sequence `Slot::generation` values come from (0: no change yet).
+static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+
+fn next_generation() -> u64 {
+    SEQUENCE.fetch_add(1, Relaxed) + 1
+}
+
+/// The latest generation handed out: a wait that reads it at its start
+/// knows that a slot with a higher generation changed under it. A load.
+#[inline(always)]
+pub fn sequence() -> u64 {
+    SEQUENCE.load(Relaxed)
+}
+
 /// The generation of `fd`'s slot (see `Slot::generation`); 0 when it has
-/// no slot yet (the first `set` of the number makes it 1, so a call that
+/// no slot yet (the first `set` of the number gives it one, so a call that
 /// recorded 0 still sees a later reuse).
 #[inline(always)]
-pub fn generation(fd: c_int) -> u32 {
+pub fn generation(fd: c_int) -> u64 {
     slot(fd).map_or(0, |s| s.generation())
 }
 
 /// Does `fd` still refer to the descriptor whose generation was `gen`?
 #[inline(always)]
-pub fn same(fd: c_int, gen_at_start: u32) -> bool {
+pub fn same(fd: c_int, gen_at_start: u64) -> bool {
     generation(fd) == gen_at_start
+}
+
+/// Has `fd` changed since `seq` was read from `sequence()`?
+#[inline(always)]
+pub fn changed_since(fd: c_int, seq: u64) -> bool {
+    generation(fd) > seq
 }
 
 /// `fd` is about to be closed by a call that resets its slot only after
@@ -225,7 +245,10 @@ mod tests {
         retire(fd);
         assert!(!same(fd, g2));
         let g3 = generation(fd);
+        let seq = sequence();
+        assert!(!changed_since(fd, seq));
         copy(fd - 1, fd); // dup2 over it
         assert!(!same(fd, g3));
+        assert!(changed_since(fd, seq));
     }
 }

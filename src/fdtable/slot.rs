@@ -12,12 +12,13 @@ use libc::c_int;
 
 pub struct Slot {
     pub(super) class: AtomicU8,
-    /// Which descriptor the number refers to: bumped (wrapping) every time
-    /// the number stops referring to what it referred to (close, fclose,
-    /// close_range, closefrom, dup2/dup3 over it) and every time a creating
-    /// hook hands it out. A call that waits records it at its start and
-    /// compares before every retry, attempt and abort: see `generation`.
-    generation: AtomicU32,
+    /// Which descriptor the number refers to: a fresh value of the
+    /// process-wide sequence `super::SEQUENCE` every time the number stops
+    /// referring to what it referred to (close, fclose, close_range,
+    /// closefrom, dup2/dup3 over it) and every time a creating hook hands
+    /// it out. A call that waits records it at its start and compares
+    /// before every retry, attempt and abort: see `generation`.
+    generation: AtomicU64,
     /// The peer's progress counters when last looked at (TCP_INFO's
     /// bytes received and bytes acknowledged), and the latest time either
     /// moved: see `peer_progress`.
@@ -77,7 +78,7 @@ impl Slot {
     pub const fn new() -> Self {
         Slot {
             class: AtomicU8::new(super::UNKNOWN),
-            generation: AtomicU32::new(0),
+            generation: AtomicU64::new(0),
             seen_received: AtomicU64::new(0),
             seen_acked: AtomicU64::new(0),
             progress: AtomicU64::new(0),
@@ -105,8 +106,12 @@ impl Slot {
     /// the socket it started with (no close, dup2 over it or reuse of the
     /// number went through a hook meanwhile). A load. A raw-syscall close
     /// is not seen here: the rare actions (abort) also compare SO_COOKIE.
+    /// Values come from one increasing sequence, so a wait over many
+    /// descriptors needs no per-descriptor record: a slot whose generation
+    /// is above `fdtable::sequence()` read at the wait's start changed
+    /// under the wait.
     #[inline(always)]
-    pub fn generation(&self) -> u32 {
+    pub fn generation(&self) -> u64 {
         self.generation.load(Relaxed)
     }
 
@@ -114,7 +119,7 @@ impl Slot {
     /// before the real close, so that a call blocked on it sees the change
     /// as soon as it wakes).
     pub(super) fn retire(&self) {
-        self.generation.fetch_add(1, Relaxed);
+        self.generation.store(super::next_generation(), Relaxed);
     }
 
     /// The idle clock of one direction.
