@@ -19,7 +19,7 @@ pub struct Sock {
     pub fd: c_int,
     slot: Option<&'static Slot>,
     /// The generation when bound (see `fdtable::generation`).
-    gen_: u32,
+    gen_: u64,
 }
 
 impl Sock {
