@@ -14,6 +14,7 @@ use crate::real;
 use crate::sock::{Fail, Outcome, Sock};
 use crate::sys::sockopt::{queued_in, set_status_flags, status_flags};
 use crate::sys::{Dir, Nanos, SavedErrno, errno, keeping_errno};
+use core::cell::Cell;
 use libc::{c_int, iovec, msghdr, sockaddr, socklen_t, ssize_t};
 
 /// What a transfer must move before it returns, as the blocking kernel
@@ -489,16 +490,17 @@ pub unsafe fn connect(sock: Sock, addr: *const sockaddr, len: socklen_t, t: Nano
     let Some(slot) = sock.slot() else {
         return Err(Fail::Bypass);
     };
-    if !lend(&sock, slot) {
+    let Some(fl) = lend(&sock, slot) else {
         saved.restore();
         return Err(Fail::Bypass);
-    }
+    };
+    let fl = Cell::new(fl);
     // SAFETY: per the contract.
-    let r = unsafe { connect_nonblocking(&sock, slot, addr, len, t) };
+    let r = unsafe { connect_nonblocking(&sock, slot, &fl, addr, len, t) };
     // A number closed or dup2'd over under the call had its flags put
     // back by that hook, before it stopped referring to our socket.
     if sock.same() {
-        give_back(sock.fd);
+        end_loan(sock.fd, Some(fl.get()));
     }
     if r.is_ok() {
         saved.restore();
@@ -506,23 +508,23 @@ pub unsafe fn connect(sock: Sock, addr: *const sockaddr, len: socklen_t, t: Nano
     r
 }
 
-/// Lends the socket's flags for a connect: records the program's flags in
-/// the slot, then sets O_NONBLOCK on top. False (nothing changed) if the
-/// socket is non-blocking already (the program waits itself), or the flags
-/// cannot be read or set.
-fn lend(sock: &Sock, slot: &Slot) -> bool {
+/// Lends the socket's flags for a connect: marks the loan in the slot,
+/// then sets O_NONBLOCK on top of the program's flags, which it returns.
+/// `None` (nothing changed) if the socket is non-blocking already (the
+/// program waits itself), or the flags cannot be read or set.
+fn lend(sock: &Sock, slot: &Slot) -> Option<c_int> {
     match status_flags(sock.fd) {
         Ok(fl) if fl & libc::O_NONBLOCK == 0 => {
-            if !slot.lend_flags(fl) {
-                return false;
+            if !slot.lend_flags() {
+                return None;
             }
             if set_status_flags(sock.fd, fl | libc::O_NONBLOCK).is_err() {
                 let _ = slot.take_lent();
-                return false;
+                return None;
             }
-            true
+            Some(fl)
         }
-        _ => false,
+        _ => None,
     }
 }
 
@@ -534,9 +536,18 @@ fn lend(sock: &Sock, slot: &Slot) -> bool {
 #[cold]
 #[inline(never)]
 pub fn give_back(fd: c_int) {
-    if let Some(fl) = fdtable::slot(fd).and_then(|s| s.take_lent()) {
+    end_loan(fd, None);
+}
+
+/// Ends the loan of `fd`'s flags if there is one: `fl` are the program's
+/// flags if known, else they are the socket's without O_NONBLOCK (the loan
+/// added only that: the program's flags lacked it).
+fn end_loan(fd: c_int, fl: Option<c_int>) {
+    if fdtable::slot(fd).is_some_and(|s| s.take_lent()) {
         let saved = SavedErrno::save();
-        let _ = set_status_flags(fd, fl);
+        if let Some(fl) = fl.or_else(|| status_flags(fd).ok().map(|f| f & !libc::O_NONBLOCK)) {
+            let _ = set_status_flags(fd, fl);
+        }
         saved.restore();
     }
 }
@@ -548,6 +559,7 @@ pub fn give_back(fd: c_int) {
 unsafe fn connect_nonblocking(
     sock: &Sock,
     slot: &Slot,
+    fl: &Cell<c_int>,
     addr: *const sockaddr,
     len: socklen_t,
     t: Nanos,
@@ -564,10 +576,7 @@ unsafe fn connect_nonblocking(
         // TIMEOUTSOCK_EXCLUDE/ONLY: not ours. The program's flags back,
         // then the kernel's own blocking connect finishes the attempt (on
         // a socket already connecting it waits for the result).
-        let _ = sock
-            .slot()
-            .and_then(|s| s.take_lent())
-            .map(|fl| set_status_flags(fd, fl));
+        end_loan(fd, Some(fl.get()));
         fdtable::set_class(fd, fdtable::OTHER);
         if r == 0 || (first != libc::EINPROGRESS && first != libc::EALREADY) {
             return if r == 0 {
@@ -602,8 +611,11 @@ unsafe fn connect_nonblocking(
             Ok(_) => {
                 // Another hook ended the loan meanwhile (a thread looked at
                 // the flags): lend them again, or wait no more.
-                if fdtable::hint(fd) != fdtable::BORROWED && !lend(sock, slot) {
-                    return Err(Fail::Errno(libc::EINPROGRESS));
+                if fdtable::hint(fd) != fdtable::BORROWED {
+                    match lend(sock, slot) {
+                        Some(f) => fl.set(f),
+                        None => return Err(Fail::Errno(libc::EINPROGRESS)),
+                    }
                 }
                 // Connecting again learns the result the way the kernel's
                 // own blocking connect ends: 0 with the socket marked

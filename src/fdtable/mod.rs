@@ -41,8 +41,8 @@ pub const LISTEN: u8 = 3;
 /// waited on it (poll, select, epoll) for T with nothing happening: every
 /// later call on it fails with ETIMEDOUT.
 pub const ABORTED: u8 = 4;
-/// A TCP socket on which a blocking connect of ours set O_NONBLOCK (the
-/// program's own flags are kept in the slot). Like ABORTED, every hook
+/// A TCP socket on which a blocking connect of ours set O_NONBLOCK on top
+/// of the program's flags (which lacked it). Like ABORTED, every hook
 /// that may time it takes its out-of-line path (`class >= ABORTED`), where
 /// the flags are put back first: so a program that left the connect by
 /// siglongjmp or pthread_cancel sees its own flags at its next call.

@@ -45,9 +45,6 @@ pub struct Slot {
     pub(super) ep_next: AtomicU64,
     /// For a socket in an epoll set: when it was added or modified there.
     pub(super) ep_joined: AtomicU64,
-    /// While class is `BORROWED`: the program's own file status flags
-    /// (a blocking connect of ours set O_NONBLOCK on top of them).
-    lent: AtomicI32,
     /// Where the program connected it (for the log while still connecting,
     /// when getpeername has nothing): address words and port | 1 << 16.
     dest: [AtomicU64; 3],
@@ -89,7 +86,6 @@ impl Slot {
             ep_count: AtomicU32::new(0),
             ep_next: AtomicU64::new(0),
             ep_joined: AtomicU64::new(0),
-            lent: AtomicI32::new(0),
             dest: [const { AtomicU64::new(0) }; 3],
             rx: Clock::new(),
             tx: Clock::new(),
@@ -198,23 +194,22 @@ impl Slot {
     }
 
     /// A connect of ours is about to set O_NONBLOCK on top of the
-    /// program's flags `fl`: the class becomes `BORROWED` (every hook that
-    /// sees it puts `fl` back first, see `blocking::give_back`). False if
-    /// the socket is not a plain TCP socket (nothing lent).
-    pub fn lend_flags(&self, fl: c_int) -> bool {
-        self.lent.store(fl, Relaxed);
+    /// program's flags (which lack it): the class becomes `BORROWED`, and
+    /// every hook that sees it takes O_NONBLOCK off again first (see
+    /// `blocking::give_back`). False if the socket is not a plain TCP
+    /// socket (nothing lent).
+    pub fn lend_flags(&self) -> bool {
         self.class
             .compare_exchange(super::TCP, super::BORROWED, Relaxed, Relaxed)
             .is_ok()
     }
 
-    /// Ends a loan: the program's flags to put back, if this call is the
-    /// one that ended it (the class is TCP again).
-    pub fn take_lent(&self) -> Option<c_int> {
+    /// Ends a loan; true if this call is the one that ended it (the class
+    /// is TCP again) and must put the program's flags back.
+    pub fn take_lent(&self) -> bool {
         self.class
             .compare_exchange(super::BORROWED, super::TCP, Relaxed, Relaxed)
-            .ok()
-            .map(|_| self.lent.load(Relaxed))
+            .is_ok()
     }
 
     /// The error kept from a call that returned a partial count, if any
