@@ -31,13 +31,24 @@ pub fn own_deadline(sock: &Sock, dir: Dir) -> Deadline {
 /// (`Slot::peer_progress`) is looked at before giving up: bytes it sent or
 /// acknowledged move the start of the idle period.
 ///
+/// `events` are the poll events waited for (`Dir::poll_events`, or fewer:
+/// a peek that already sees bytes waits for errors and hang-ups only);
+/// with `cap_ms >= 0` no single poll lasts longer than that, and a capped
+/// poll that ends with nothing returns `Ok(0)` (look again).
+///
 /// `Ok(revents)`: poll reported the socket (readable, writable, error or
 /// hang-up): the next attempt will tell which. `Err(Fail::IDLE)`: our idle
 /// timeout; `Err(EAGAIN)`: the program's own timeout; `Err(EINTR)`: a
-/// signal whose handler the kernel would not restart; else poll's errno.
+/// signal whose handler the kernel would not restart; `Err(EBADF)`: the
+/// number no longer refers to the socket `sock` was bound to (closed, or
+/// dup2'd over, under the call: see `Sock::same`), which is then never
+/// touched again; else poll's errno.
+#[allow(clippy::too_many_arguments)]
+#[inline]
 pub fn wait(
     sock: &Sock,
-    dir: Dir,
+    events: i16,
+    cap_ms: i32,
     t: Nanos,
     own: Deadline,
     slot: &Slot,
@@ -46,6 +57,10 @@ pub fn wait(
     let mut now = Instant::now();
     let mut since = clock.begin_wait(now, t);
     let result = loop {
+        if !sock.same() {
+            // Not our socket any more: no poll, no TCP_INFO, no clock.
+            return Err(Fail::Errno(libc::EBADF));
+        }
         since = clock.refresh(since, now);
         let idle = Deadline::at(since.plus(t));
         let (deadline, is_own) = if !own.is_never() && own <= idle {
@@ -66,16 +81,26 @@ pub fn wait(
             }
             break Err(Fail::IDLE);
         }
-        let ms = crate::sys::time::poll_ms(deadline.remaining(now));
+        let mut ms = crate::sys::time::poll_ms(deadline.remaining(now));
+        let capped = cap_ms >= 0 && (ms < 0 || ms > cap_ms);
+        if capped {
+            ms = cap_ms;
+        }
         let mut pfd = libc::pollfd {
             fd: sock.fd,
-            events: dir.poll_events(),
+            events,
             revents: 0,
         };
         // SAFETY: one valid pollfd; the real poll, not our hook.
         let r = unsafe { real::poll(&mut pfd, 1, ms) };
         if r > 0 {
+            if !sock.same() {
+                return Err(Fail::Errno(libc::EBADF));
+            }
             return Ok(pfd.revents);
+        }
+        if r == 0 && capped {
+            break Ok(0);
         }
         if r < 0 {
             let e = errno();
@@ -90,7 +115,9 @@ pub fn wait(
         }
         now = Instant::now();
     };
-    clock.end_wait(Instant::now());
+    if sock.same() {
+        clock.end_wait(Instant::now());
+    }
     result
 }
 

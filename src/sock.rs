@@ -8,16 +8,18 @@ use libc::{c_int, ssize_t};
 /// A descriptor resolved by a hook: its number and its slot (none past
 /// `fdtable::MAX_FDS` or before one is needed).
 ///
-/// Identity seam (issue 10, item 2): a socket's identity taken at call
-/// start (`SO_COOKIE`) belongs here as a field, checked before every retry,
-/// attempt and abort. Taking it costs a getsockopt, which the data-ready
-/// path must not pay: take it lazily in the waiting path (`blocking`'s
-/// slow path, `block::wait`), where a system call is already being made.
+/// Identity (issue 10, item 2): a call that has to wait binds the socket
+/// (`bound`: the slot's generation, a load) when its waiting path starts,
+/// and checks it (`same`) before every retry, attempt and abort: a close,
+/// dup2 over the number or a reuse of it that went through a hook changes
+/// the generation, and the call then never touches the number again. The
+/// data-ready path does not bind (nothing to retry).
 #[derive(Clone, Copy)]
 pub struct Sock {
     pub fd: c_int,
     slot: Option<&'static Slot>,
-    // TODO(issue 10 item 2): `cookie: Option<u64>`, filled on the slow path.
+    /// The generation when bound (see `fdtable::generation`).
+    gen_: u64,
 }
 
 impl Sock {
@@ -27,6 +29,31 @@ impl Sock {
         Sock {
             fd,
             slot: fdtable::slot(fd),
+            gen_: 0,
+        }
+    }
+
+    /// The same socket bound to what its number refers to now: from here
+    /// on `same` tells whether it still does.
+    #[inline(always)]
+    pub fn bound(self) -> Sock {
+        let slot = self.slot.or_else(|| fdtable::slot(self.fd));
+        Sock {
+            slot,
+            gen_: slot.map_or(0, |s| s.generation()),
+            ..self
+        }
+    }
+
+    /// Does the number still refer to the socket it was bound to? A load
+    /// and a compare. (A close by raw syscall, or inside glibc other than
+    /// fclose, is not seen: see README, "What the program sees".)
+    #[inline(always)]
+    pub fn same(&self) -> bool {
+        match self.slot {
+            Some(s) => s.generation() == self.gen_,
+            // No slot when bound: one made since means a new descriptor.
+            None => fdtable::same(self.fd, self.gen_),
         }
     }
 

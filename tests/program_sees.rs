@@ -406,6 +406,20 @@ fn item10_siglongjmp_out_of_connect_leaves_no_o_nonblock() {
     assert_eq!(val(&w, "nonblock"), "0", "O_NONBLOCK left set\n{w}");
 }
 
+/// Item 10: pthread_cancel of a thread blocked in connect (T = 5, cancelled
+/// after 0.3 s): the socket is still blocking afterwards, as without the
+/// library.
+#[test]
+fn item10_pthread_cancel_in_connect_leaves_no_o_nonblock() {
+    let w = adv_lib("cancel_connect", "5", "").run(LIMIT);
+    let wo = adv("cancel_connect", "5", "").run(LIMIT);
+    assert_ok(&w);
+    assert_ok(&wo);
+    assert_eq!(val(&wo, "nonblock"), "0", "control\n{wo}");
+    assert_eq!(val(&w, "cancelled"), "1", "{w}");
+    assert_eq!(val(&w, "nonblock"), "0", "O_NONBLOCK left set\n{w}");
+}
+
 /// Item 11: vfork (child exits at once), then fork: in the fork child a
 /// Unix socket that took a closed TCP socket's number is not timed (its
 /// read gets the byte written after 1.5 T).

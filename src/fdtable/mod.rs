@@ -41,6 +41,12 @@ pub const LISTEN: u8 = 3;
 /// waited on it (poll, select, epoll) for T with nothing happening: every
 /// later call on it fails with ETIMEDOUT.
 pub const ABORTED: u8 = 4;
+/// A TCP socket on which a blocking connect of ours set O_NONBLOCK on top
+/// of the program's flags (which lacked it). Like ABORTED, every hook
+/// that may time it takes its out-of-line path (`class >= ABORTED`), where
+/// the flags are put back first: so a program that left the connect by
+/// siglongjmp or pthread_cancel sees its own flags at its next call.
+pub const BORROWED: u8 = 5;
 
 const CHUNK: usize = 8192;
 const CHUNKS: usize = 128;
@@ -178,7 +184,12 @@ pub fn copy(old: c_int, new: c_int) {
     if old == new || new < 0 {
         return;
     }
-    set(new, hint(old));
+    // A loan of the flags is the old number's to end (see BORROWED).
+    let class = match hint(old) {
+        BORROWED => TCP,
+        c => c,
+    };
+    set(new, class);
     if let (Some(o), Some(n)) = (slot(old), slot(new)) {
         n.copy_flags(o);
     }

@@ -33,8 +33,11 @@ pub struct Slot {
     ours: AtomicU8,
     /// An error the kernel reported to us while a call of ours returned a
     /// partial count: the program's next call on the socket gets it, as the
-    /// kernel would have kept it pending (sk_err) for that call.
-    pending: AtomicI32,
+    /// kernel would have kept it pending (sk_err) for that call (low 32
+    /// bits); and SO_RCVLOWAT as the program set it, when above 1 (high 32
+    /// bits). One word, so that the transfer's one load tells whether
+    /// anything unusual applies (see `needs_attention`).
+    attention: AtomicU64,
     /// The epoll set this socket was last added to, plus one (0: none),
     /// and the events it asked for there.
     pub(super) ep_fd: AtomicI32,
@@ -64,6 +67,9 @@ impl Default for Slot {
     }
 }
 
+/// The pending-error half of `Slot::attention`.
+const LOW: u64 = 0xffff_ffff;
+
 fn ours_bit(dir: Dir) -> u8 {
     match dir {
         Dir::In => 1,
@@ -81,7 +87,7 @@ impl Slot {
             seen_at: AtomicU64::new(0),
             progress: AtomicU64::new(0),
             ours: AtomicU8::new(0),
-            pending: AtomicI32::new(0),
+            attention: AtomicU64::new(0),
             ep_fd: AtomicI32::new(0),
             ep_gen: AtomicU64::new(0),
             ep_events: AtomicU32::new(0),
@@ -151,19 +157,77 @@ impl Slot {
         }
     }
 
-    /// Keeps `e` for the program's next call (see `pending`).
+    /// Keeps `e` for the program's next call (see `attention`).
     pub fn keep_pending(&self, e: c_int) {
-        self.pending.store(e, Relaxed);
+        let _ = self
+            .attention
+            .fetch_update(Relaxed, Relaxed, |a| Some(a & !LOW | e as u32 as u64));
     }
 
-    /// The error kept from a call that returned a partial count, if any.
-    /// One load when there is none.
+    /// Is an error kept for the program's next call?
+    pub fn has_pending(&self) -> bool {
+        self.attention.load(Relaxed) & LOW != 0
+    }
+
+    /// Does a transfer need more than the plain path: an error kept for
+    /// it, or a low-water mark? One load.
+    #[inline(always)]
+    pub fn needs_attention(&self) -> bool {
+        self.attention.load(Relaxed) != 0
+    }
+
+    /// The low-water mark a blocking receive waits for (SO_RCVLOWAT, at
+    /// least 1).
+    #[inline(always)]
+    pub fn lowat(&self) -> usize {
+        (self.attention.load(Relaxed) >> 32).max(1) as usize
+    }
+
+    /// Does a receive wait for more than 1 byte (SO_RCVLOWAT > 1)?
+    pub fn has_lowat(&self) -> bool {
+        self.attention.load(Relaxed) >> 32 > 1
+    }
+
+    /// SO_RCVLOWAT as recorded (0: the kernel's default of 1).
+    pub fn lowat_set(&self) -> c_int {
+        (self.attention.load(Relaxed) >> 32) as c_int
+    }
+
+    /// The program set SO_RCVLOWAT to `v` (or the socket inherited it).
+    pub fn set_lowat(&self, v: c_int) {
+        let high = if v > 1 { (v as u32 as u64) << 32 } else { 0 };
+        let _ = self
+            .attention
+            .fetch_update(Relaxed, Relaxed, |a| Some(a & LOW | high));
+    }
+
+    /// A connect of ours is about to set O_NONBLOCK on top of the
+    /// program's flags (which lack it): the class becomes `BORROWED`, and
+    /// every hook that sees it takes O_NONBLOCK off again first (see
+    /// `blocking::give_back`). False if the socket is not a plain TCP
+    /// socket (nothing lent).
+    pub fn lend_flags(&self) -> bool {
+        self.class
+            .compare_exchange(super::TCP, super::BORROWED, Relaxed, Relaxed)
+            .is_ok()
+    }
+
+    /// Ends a loan; true if this call is the one that ended it (the class
+    /// is TCP again) and must put the program's flags back.
+    pub fn take_lent(&self) -> bool {
+        self.class
+            .compare_exchange(super::BORROWED, super::TCP, Relaxed, Relaxed)
+            .is_ok()
+    }
+
+    /// The error kept from a call that returned a partial count, if any
+    /// (taken: the next call does not see it again). One load when none.
     #[inline(always)]
     pub fn take_pending(&self) -> Option<c_int> {
-        if self.pending.load(Relaxed) == 0 {
+        if self.attention.load(Relaxed) & LOW == 0 {
             return None;
         }
-        Some(self.pending.swap(0, Relaxed)).filter(|&e| e != 0)
+        Some(self.attention.fetch_and(!LOW, Relaxed) as u32 as c_int).filter(|&e| e != 0)
     }
 
     /// When the peer last made progress, as far as we know (Instant(0):
@@ -253,6 +317,7 @@ impl Slot {
     /// `other`'s own-timeout flags (dup).
     pub(super) fn copy_flags(&self, other: &Slot) {
         self.ours.store(other.ours.load(Relaxed), Relaxed);
+        self.set_lowat(other.lowat_set());
     }
 
     pub(super) fn reset(&self, class: u8) {
@@ -263,7 +328,7 @@ impl Slot {
         self.seen_at.store(0, Relaxed);
         self.progress.store(0, Relaxed);
         self.ours.store(0, Relaxed);
-        self.pending.store(0, Relaxed);
+        self.attention.store(0, Relaxed);
         self.ep_fd.store(0, Relaxed);
         self.ep_gen.store(0, Relaxed);
         self.ep_events.store(0, Relaxed);

@@ -8,12 +8,12 @@ use crate::addr::{Peer, peer_of};
 use crate::blocking;
 use crate::classify::{self, class, class_confirmed, is_tcp, maybe_tcp};
 use crate::config::{self, ACCEPT_NS, CONNECT_NS, ENABLED, READ_NS, WRITE_NS};
-use crate::fdtable::{self, ABORTED, LISTEN, OTHER, TCP, epoll};
+use crate::fdtable::{self, ABORTED, BORROWED, LISTEN, OTHER, TCP, epoll};
 use crate::peers;
 use crate::real;
 use crate::sock::{Fail, Sock, status};
 use crate::sys::sockopt::{own_timeout, set_own_timeout};
-use crate::sys::{Dir, keeping_errno};
+use crate::sys::{Dir, errno, keeping_errno};
 use core::sync::atomic::Ordering::Relaxed;
 use libc::{c_char, c_int, c_uint, c_void, sockaddr, socklen_t};
 
@@ -56,25 +56,31 @@ tracked_hook! {
     /// TIMEOUTSOCK_EXCLUDE/ONLY to the destination, remember it for the
     /// log, and time the connect if it blocks.
     via connect_tracked {
-        // SAFETY: the caller's arguments, passed on unchanged.
-        let real = || unsafe { real::connect(fd, addr, len) };
+        // The destination is read only once the kernel has taken it (see
+        // classify::address_taken): a bad pointer gets EFAULT, as without us.
+        let real = || {
+            // SAFETY: the caller's arguments, passed on unchanged.
+            let r = unsafe { real::connect(fd, addr, len) };
+            if classify::address_taken(r, errno()) {
+                // SAFETY: the kernel just read len bytes there.
+                keeping_errno(|| unsafe { classify::connecting_to(fd, addr, len) });
+            }
+            r
+        };
         match class_confirmed(fd) {
             // A socket aborted in a wait: connecting again is how some
             // programs (hiredis) learn the result of a non-blocking connect.
-            ABORTED => return status(Err(Fail::IDLE), real),
+            ABORTED => return status(Err(Fail::IDLE), || -1),
             TCP => {}
+            // Left by siglongjmp out of a connect of ours: flags back first.
+            BORROWED => blocking::give_back(fd),
             _ => return real(),
         }
-        // SAFETY: the caller's sockaddr of len bytes.
-        let Some(peer) = (unsafe { Peer::from_sockaddr(addr, len as usize) }) else {
-            return real(); // AF_UNSPEC, bad arguments
-        };
-        if peers::filtering() && !peers::wanted(&peer) {
-            fdtable::set_class(fd, OTHER);
-            return real();
-        }
+        // The slot, for the loan of the flags and the destination. An
+        // error kept from an earlier attempt (SO_ERROR after a connect we
+        // timed out) is not this attempt's.
         if let Some(s) = fdtable::slot_alloc(fd) {
-            s.set_dest(&peer);
+            let _ = s.take_pending();
         }
         match config::get(&CONNECT_NS) {
             None => real(),
@@ -122,6 +128,10 @@ unsafe fn accept_tracked(
             TCP
         };
         fdtable::set(r, class);
+        // An accepted socket inherits the listener's options.
+        if let (Some(l), Some(n)) = (fdtable::slot(fd), fdtable::slot(r)) {
+            n.set_lowat(l.lowat_set());
+        }
     }
     r
 }
@@ -179,6 +189,10 @@ tracked_hook! {
     fn close(fd: c_int) -> c_int;
     pass if false;
     via close_tracked {
+        // Another descriptor may share the file: its flags are the program's.
+        if fdtable::hint(fd) == BORROWED {
+            blocking::give_back(fd);
+        }
         fdtable::forget(fd);
         // SAFETY: the caller's argument, passed on unchanged.
         unsafe { real::close(fd) }
@@ -247,6 +261,17 @@ pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) 
     unsafe { real::close_range(first, last, flags) }
 }
 
+/// Before a duplication: the duplicate must carry the program's own file
+/// status flags, and a number dup2'd over stops holding a loan.
+#[inline(always)]
+fn dup_begins(old: c_int, new: c_int) {
+    for fd in [old, new] {
+        if fd >= 0 && fdtable::hint(fd) == BORROWED {
+            blocking::give_back(fd);
+        }
+    }
+}
+
 /// After a successful duplication `r` refers to what `old` refers to.
 #[inline(always)]
 fn copied(old: c_int, r: c_int) -> c_int {
@@ -257,22 +282,31 @@ fn copied(old: c_int, r: c_int) -> c_int {
 tracked_hook! {
     fn dup(fd: c_int) -> c_int;
     pass if false;
-    // SAFETY: the caller's argument, passed on unchanged.
-    via dup_tracked { copied(fd, unsafe { real::dup(fd) }) }
+    via dup_tracked {
+        dup_begins(fd, -1);
+        // SAFETY: the caller's argument, passed on unchanged.
+        copied(fd, unsafe { real::dup(fd) })
+    }
 }
 
 tracked_hook! {
     fn dup2(old: c_int, new: c_int) -> c_int;
     pass if false;
-    // SAFETY: the caller's arguments, passed on unchanged.
-    via dup2_tracked { copied(old, unsafe { real::dup2(old, new) }) }
+    via dup2_tracked {
+        dup_begins(old, new);
+        // SAFETY: the caller's arguments, passed on unchanged.
+        copied(old, unsafe { real::dup2(old, new) })
+    }
 }
 
 tracked_hook! {
     fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int;
     pass if false;
-    // SAFETY: the caller's arguments, passed on unchanged.
-    via dup3_tracked { copied(old, unsafe { real::dup3(old, new, flags) }) }
+    via dup3_tracked {
+        dup_begins(old, new);
+        // SAFETY: the caller's arguments, passed on unchanged.
+        copied(old, unsafe { real::dup3(old, new, flags) })
+    }
 }
 
 #[inline(always)]
@@ -285,17 +319,27 @@ fn is_dup(cmd: c_int) -> bool {
 // taking it as `usize` and passing it on unchanged is ABI-compatible.
 tracked_hook! {
     fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int;
-    pass if !is_dup(cmd);
-    // SAFETY: the caller's arguments, passed on unchanged.
-    via fcntl_dup { copied(fd, unsafe { real::fcntl(fd, cmd, arg) }) }
+    pass if !is_dup(cmd) && fdtable::hint(fd) != BORROWED;
+    /// F_DUPFD*, or any command on a socket whose flags a connect of ours
+    /// holds (F_GETFL must say the program's flags, F_SETFL set them).
+    via fcntl_tracked {
+        dup_begins(fd, -1);
+        // SAFETY: the caller's arguments, passed on unchanged.
+        let r = unsafe { real::fcntl(fd, cmd, arg) };
+        if is_dup(cmd) { copied(fd, r) } else { r }
+    }
 }
 
 tracked_hook! {
     /// glibc's large-file name for fcntl; some programs link against it.
     fn fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int;
-    pass if !is_dup(cmd);
-    // SAFETY: the caller's arguments, passed on unchanged.
-    via fcntl64_dup { copied(fd, unsafe { real::fcntl64(fd, cmd, arg) }) }
+    pass if !is_dup(cmd) && fdtable::hint(fd) != BORROWED;
+    via fcntl64_tracked {
+        dup_begins(fd, -1);
+        // SAFETY: the caller's arguments, passed on unchanged.
+        let r = unsafe { real::fcntl64(fd, cmd, arg) };
+        if is_dup(cmd) { copied(fd, r) } else { r }
+    }
 }
 
 tracked_hook! {
@@ -345,28 +389,41 @@ tracked_hook! {
 
 tracked_hook! {
     fn getsockopt(fd: c_int, level: c_int, name: c_int, val: *mut c_void, len: *mut socklen_t) -> c_int;
-    pass if name != libc::SO_ERROR || fdtable::hint(fd) != ABORTED;
+    pass if name != libc::SO_ERROR || !has_own_error(fd);
     /// SO_ERROR on a socket aborted in a wait: ETIMEDOUT (the kernel would
     /// say ECONNRESET, from our abort). How curl, nc and most event loops
-    /// learn the result of a non-blocking connect.
-    via getsockopt_aborted {
+    /// learn the result of a non-blocking connect. On a socket with an
+    /// error kept for the program (a blocking connect we timed out, a
+    /// failure after a partial count): that error, once, as the kernel's
+    /// pending socket error would be reported.
+    via getsockopt_error {
         // SAFETY: the caller's arguments, passed on unchanged.
         let r = unsafe { real::getsockopt(fd, level, name, val, len) };
-        if r == 0
-            && level == libc::SOL_SOCKET
-            && !val.is_null()
-            && !len.is_null()
-            && classify::confirm_aborted(fd)
-        {
+        if r != 0 || level != libc::SOL_SOCKET || val.is_null() || len.is_null() {
+            return r;
+        }
+        let ours = if fdtable::hint(fd) == ABORTED {
+            classify::confirm_aborted(fd).then_some(libc::ETIMEDOUT)
+        } else {
+            fdtable::slot(fd).and_then(|s| s.take_pending())
+        };
+        if let Some(e) = ours {
             // SAFETY: the kernel just wrote an int of *len bytes there.
             unsafe {
                 if *len as usize >= core::mem::size_of::<c_int>() {
-                    val.cast::<c_int>().write_unaligned(libc::ETIMEDOUT);
+                    val.cast::<c_int>().write_unaligned(e);
                 }
             }
         }
         r
     }
+}
+
+/// Is there an error of ours for SO_ERROR to report on `fd` (aborted, or
+/// one kept in the slot)? Loads only.
+#[inline(always)]
+fn has_own_error(fd: c_int) -> bool {
+    fdtable::slot(fd).is_some_and(|s| s.class() == ABORTED || s.has_pending())
 }
 
 /// The direction of SO_RCVTIMEO / SO_SNDTIMEO.
@@ -380,14 +437,23 @@ fn timeo_dir(name: c_int) -> Dir {
 
 tracked_hook! {
     fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_int;
-    pass if level != libc::SOL_SOCKET || (name != libc::SO_RCVTIMEO && name != libc::SO_SNDTIMEO);
+    pass if level != libc::SOL_SOCKET
+        || (name != libc::SO_RCVTIMEO && name != libc::SO_SNDTIMEO && name != libc::SO_RCVLOWAT);
     /// The program sets its own kernel timeout: from now on it is the
-    /// program's, even where fdopen had put ours.
-    via setsockopt_timeo {
+    /// program's, even where fdopen had put ours. Or its low-water mark,
+    /// which a timed receive waits for as the kernel would.
+    via setsockopt_noted {
         // SAFETY: the caller's arguments, passed on unchanged.
         let r = unsafe { real::setsockopt(fd, level, name, val, len) };
         if let (0, Some(s)) = (r, fdtable::slot(fd)) {
-            s.mark_own_timeout_ours(timeo_dir(name), false);
+            if name == libc::SO_RCVLOWAT {
+                // The kernel's value (it clamps): read back, once per set.
+                if let Some(v) = crate::sys::sockopt::socket_int(fd, libc::SO_RCVLOWAT) {
+                    s.set_lowat(v);
+                }
+            } else {
+                s.mark_own_timeout_ours(timeo_dir(name), false);
+            }
         }
         r
     }

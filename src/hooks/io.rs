@@ -11,19 +11,9 @@ use crate::real;
 use crate::sock::{Fail, count};
 use crate::sys::Dir;
 use core::sync::atomic::Ordering::Relaxed;
-use libc::{
-    MSG_FASTOPEN, MSG_PEEK, MSG_WAITALL, c_int, c_void, iovec, msghdr, size_t, sockaddr, socklen_t,
-    ssize_t,
-};
+use libc::{MSG_FASTOPEN, c_int, c_void, iovec, msghdr, size_t, sockaddr, socklen_t, ssize_t};
 
 const IOV_MAX: c_int = 1024;
-
-/// MSG_WAITALL asks for all bytes; with MSG_PEEK the same bytes come back
-/// each time, so there is no "rest" to collect.
-#[inline(always)]
-fn wants_all(flags: c_int) -> bool {
-    flags & MSG_WAITALL != 0 && flags & MSG_PEEK == 0
-}
 
 /// `buf + done`, for an attempt that goes on from offset `done`.
 #[inline(always)]
@@ -51,7 +41,7 @@ macro_rules! timed_hook {
     (
         fn $name:ident($fd:ident: c_int $(, $arg:ident: $ty:ty)*) via $timed_fn:ident as $op:literal;
         timeout $ns:ident, flags $flags:expr, pass if $pass:expr;
-        transfer $dir:expr, $total:expr, all $all:expr, |$done:ident| $attempt:expr
+        transfer $dir:expr, $total:expr, flags $tflags:expr, |$done:ident| $attempt:expr
     ) => {
         #[unsafe(no_mangle)]
         pub unsafe extern "C" fn $name($fd: c_int $(, $arg: $ty)*) -> ssize_t {
@@ -73,12 +63,15 @@ macro_rules! timed_hook {
                 Ok(st) => st,
                 Err(f) => return count(Err(f), real),
             };
-            // SAFETY: the total is read from the caller's valid arguments.
+            // SAFETY: the total is read from the caller's arguments only
+            // after the first attempt, once the kernel accepted them (a bad
+            // iovec or msghdr pointer gets the kernel's EFAULT, as without
+            // the library).
             #[allow(unused_unsafe)]
-            let total = unsafe { $total };
+            let total = move || unsafe { $total };
             // SAFETY: each attempt stays within the caller's buffers.
-            let attempt = |$done: usize| unsafe { $attempt };
-            count(blocking::transfer($op, sock, $dir, t, total, $all, attempt), real)
+            let attempt = move |$done: usize| unsafe { $attempt };
+            count(blocking::transfer($op, sock, $dir, t, total, $tflags, attempt), real)
         }
     };
 }
@@ -88,7 +81,7 @@ macro_rules! timed_hook {
 timed_hook! {
     fn read(fd: c_int, buf: *mut c_void, n: size_t) via read_timed as "read";
     timeout READ_NS, flags 0, pass if false;
-    transfer Dir::In, n, all false,
+    transfer Dir::In, n, flags 0,
         |d| real::recv(fd, at(buf, d), n - d, libc::MSG_DONTWAIT)
 }
 
@@ -96,21 +89,21 @@ timed_hook! {
 timed_hook! {
     fn __read_chk(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t) via read_chk_timed as "read";
     timeout READ_NS, flags 0, pass if n > buflen;
-    transfer Dir::In, n, all false,
+    transfer Dir::In, n, flags 0,
         |d| real::recv(fd, at(buf, d), n - d, libc::MSG_DONTWAIT)
 }
 
 timed_hook! {
     fn readv(fd: c_int, iov: *const iovec, cnt: c_int) via readv_timed as "readv";
     timeout READ_NS, flags 0, pass if !(0..=IOV_MAX).contains(&cnt);
-    transfer Dir::In, iov_total(iov_slice(iov, cnt)), all false,
+    transfer Dir::In, iov_total(iov_slice(iov, cnt)), flags 0,
         |d| msg_attempt(fd, &mut iov_msg(iov, cnt), 0, d, Dir::In)
 }
 
 timed_hook! {
     fn recv(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int) via recv_timed as "recv";
     timeout READ_NS, flags flags, pass if false;
-    transfer Dir::In, n, all wants_all(flags),
+    transfer Dir::In, n, flags flags,
         |d| real::recv(fd, at(buf, d), n - d, flags | libc::MSG_DONTWAIT)
 }
 
@@ -118,7 +111,7 @@ timed_hook! {
     fn __recv_chk(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t, flags: c_int)
         via recv_chk_timed as "recv";
     timeout READ_NS, flags flags, pass if n > buflen;
-    transfer Dir::In, n, all wants_all(flags),
+    transfer Dir::In, n, flags flags,
         |d| real::recv(fd, at(buf, d), n - d, flags | libc::MSG_DONTWAIT)
 }
 
@@ -128,7 +121,7 @@ timed_hook! {
         addr: *mut sockaddr, len: *mut socklen_t
     ) via recvfrom_timed as "recvfrom";
     timeout READ_NS, flags flags, pass if false;
-    transfer Dir::In, n, all wants_all(flags),
+    transfer Dir::In, n, flags flags,
         |d| real::recvfrom(fd, at(buf, d), n - d, flags | libc::MSG_DONTWAIT, addr, len)
 }
 
@@ -138,7 +131,7 @@ timed_hook! {
         addr: *mut sockaddr, len: *mut socklen_t
     ) via recvfrom_chk_timed as "recvfrom";
     timeout READ_NS, flags flags, pass if n > buflen;
-    transfer Dir::In, n, all wants_all(flags),
+    transfer Dir::In, n, flags flags,
         |d| real::recvfrom(fd, at(buf, d), n - d, flags | libc::MSG_DONTWAIT, addr, len)
 }
 
@@ -158,19 +151,13 @@ pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> s
 unsafe fn recvmsg_tracked(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
     if may_time(fd, &READ_NS, flags) && !msg.is_null() {
         let outcome = resolve(fd, &READ_NS, flags).and_then(|(sock, t)| {
-            // SAFETY: msg is the caller's valid msghdr.
-            let iov = unsafe { iov_slice((*msg).msg_iov, (*msg).msg_iovlen as c_int) };
+            // SAFETY: read only after the first attempt succeeded or would
+            // block: the kernel read this msghdr and its iov array then.
+            let total =
+                || unsafe { iov_total(iov_slice((*msg).msg_iov, (*msg).msg_iovlen as c_int)) };
             // SAFETY: each attempt stays within the caller's buffers.
             let attempt = |d| unsafe { msg_attempt(fd, msg, flags, d, Dir::In) };
-            blocking::transfer(
-                "recvmsg",
-                sock,
-                Dir::In,
-                t,
-                iov_total(iov),
-                wants_all(flags),
-                attempt,
-            )
+            blocking::transfer("recvmsg", sock, Dir::In, t, total, flags, attempt)
         });
         if outcome != Err(Fail::Bypass) {
             return count(outcome, || -1);
@@ -215,21 +202,21 @@ unsafe fn note_received_fds(msg: *mut msghdr) {
 timed_hook! {
     fn write(fd: c_int, buf: *const c_void, n: size_t) via write_timed as "write";
     timeout WRITE_NS, flags 0, pass if false;
-    transfer Dir::Out, n, all true,
+    transfer Dir::Out, n, flags 0,
         |d| real::send(fd, at(buf, d), n - d, libc::MSG_DONTWAIT)
 }
 
 timed_hook! {
     fn writev(fd: c_int, iov: *const iovec, cnt: c_int) via writev_timed as "writev";
     timeout WRITE_NS, flags 0, pass if !(0..=IOV_MAX).contains(&cnt);
-    transfer Dir::Out, iov_total(iov_slice(iov, cnt)), all true,
+    transfer Dir::Out, iov_total(iov_slice(iov, cnt)), flags 0,
         |d| msg_attempt(fd, &mut iov_msg(iov, cnt), 0, d, Dir::Out)
 }
 
 timed_hook! {
     fn send(fd: c_int, buf: *const c_void, n: size_t, flags: c_int) via send_timed as "send";
     timeout WRITE_NS, flags flags, pass if false;
-    transfer Dir::Out, n, all true,
+    transfer Dir::Out, n, flags 0,
         |d| real::send(fd, at(buf, d), n - d, flags | libc::MSG_DONTWAIT)
 }
 
@@ -240,13 +227,13 @@ timed_hook! {
         addr: *const sockaddr, len: socklen_t
     ) via sendto_timed as "sendto";
     timeout WRITE_NS, flags flags, pass if flags & MSG_FASTOPEN != 0;
-    transfer Dir::Out, n, all true,
+    transfer Dir::Out, n, flags 0,
         |d| real::sendto(fd, at(buf, d), n - d, flags | libc::MSG_DONTWAIT, addr, len)
 }
 
 timed_hook! {
     fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) via sendmsg_timed as "sendmsg";
     timeout WRITE_NS, flags flags, pass if flags & MSG_FASTOPEN != 0 || msg.is_null();
-    transfer Dir::Out, iov_total(iov_slice((*msg).msg_iov, (*msg).msg_iovlen as c_int)), all true,
+    transfer Dir::Out, iov_total(iov_slice((*msg).msg_iov, (*msg).msg_iovlen as c_int)), flags 0,
         |d| msg_attempt(fd, msg as *mut msghdr, flags, d, Dir::Out)
 }

@@ -20,7 +20,7 @@ mod waits;
 
 use crate::classify::{self, hint};
 use crate::config::ENABLED;
-use crate::fdtable::{ABORTED, LISTEN, OTHER, TCP};
+use crate::fdtable::{ABORTED, BORROWED, LISTEN, OTHER, TCP};
 use crate::sock::{Fail, Sock};
 use crate::sys::Nanos;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -34,7 +34,8 @@ const NEVER_BLOCKS: c_int = MSG_DONTWAIT | libc::MSG_ERRQUEUE | libc::MSG_OOB;
 /// loads: an unknown descriptor is classified on the out-of-line path, so
 /// the hook itself holds nothing but tail calls (no stack frame when
 /// passing through). A socket aborted in a wait always goes there, to fail
-/// with ETIMEDOUT whatever the call's flags.
+/// with ETIMEDOUT whatever the call's flags, and so does one whose flags a
+/// connect of ours still holds (`BORROWED`), to get them back.
 #[inline(always)]
 fn may_time(fd: c_int, t: &AtomicU64, flags: c_int) -> bool {
     if !ENABLED.load(Relaxed) {
@@ -42,7 +43,8 @@ fn may_time(fd: c_int, t: &AtomicU64, flags: c_int) -> bool {
     }
     match hint(fd) {
         OTHER => false,
-        ABORTED => true,
+        // ABORTED, BORROWED: the out-of-line path deals with them.
+        c if c >= ABORTED => true,
         _ => t.load(Relaxed) != 0 && flags & NEVER_BLOCKS == 0,
     }
 }
@@ -55,6 +57,12 @@ fn resolve(fd: c_int, t: &AtomicU64, flags: c_int) -> Result<(Sock, Nanos), Fail
     let class = match classify::class(fd) {
         ABORTED if classify::confirm_aborted(fd) => return Err(Fail::IDLE),
         ABORTED => classify::class(fd), // a stale mark, now forgotten
+        BORROWED => {
+            // A connect of ours was left abnormally: the program's flags
+            // back first.
+            crate::blocking::give_back(fd);
+            classify::class(fd)
+        }
         c => c,
     };
     match class {

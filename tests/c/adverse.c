@@ -524,6 +524,39 @@ static int mode_longjmp_connect(void)
     return 0;
 }
 
+/* pthread_cancel of a thread blocked in connect (the wait is a
+ * cancellation point); the main thread then looks at the flags. */
+struct cancel_arg {
+    int s;
+    struct sockaddr_storage ss;
+    socklen_t len;
+};
+
+static void *connect_thread(void *p)
+{
+    struct cancel_arg *a = p;
+    connect(a->s, (struct sockaddr *)&a->ss, a->len);
+    return NULL;
+}
+
+static int mode_cancel_connect(void)
+{
+    int p;
+    full_queue(&p);
+    static struct cancel_arg a;
+    a.s = socket(AF_INET, SOCK_STREAM, 0);
+    a.len = make_addr("127.0.0.1", p, &a.ss);
+    pthread_t th;
+    pthread_create(&th, NULL, connect_thread, &a);
+    msleep(300);
+    pthread_cancel(th);
+    void *res;
+    pthread_join(th, &res);
+    int fl = fcntl(a.s, F_GETFL);
+    printf("cancelled=%d nonblock=%d\n", res == PTHREAD_CANCELED, (fl & O_NONBLOCK) != 0);
+    return 0;
+}
+
 /* ---- 11: vfork, then fork --------------------------------------------- */
 
 static void *late_writer(void *arg)
@@ -807,6 +840,8 @@ int main(int argc, char **argv)
         return mode_fullcount(1);
     if (!strcmp(m, "longjmp_connect"))
         return mode_longjmp_connect();
+    if (!strcmp(m, "cancel_connect"))
+        return mode_cancel_connect();
     if (!strcmp(m, "vfork_fork"))
         return mode_vfork_fork();
     if (!strcmp(m, "log_fd2"))
