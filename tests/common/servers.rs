@@ -181,6 +181,7 @@ fn raw_listener(host: &str, backlog: i32, rcvbuf: Option<i32>) -> (OwnedFd, Sock
     );
     // SAFETY: valid bound socket.
     check(unsafe { libc::listen(fd, backlog) }, "listen");
+    // SAFETY: sockaddr_storage is plain data; all zeroes is a valid value.
     let mut got: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     let mut gl = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
     // SAFETY: valid fd, buffer and length.
