@@ -357,8 +357,9 @@ fn dynamic_loader() -> PathBuf {
 /// Whether `dir` is on a `nosuid` mount (setuid bits ignored there).
 fn nosuid(dir: &Path) -> bool {
     let c = std::ffi::CString::new(s(dir)).unwrap();
-    // SAFETY: statvfs is plain data; valid path and buffer.
+    // SAFETY: statvfs is plain data; all zeroes is a valid value.
     let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid NUL-terminated path and a buffer of the right type.
     let r = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
     assert_eq!(r, 0, "statvfs {}", dir.display());
     st.f_flag & libc::ST_NOSUID != 0
