@@ -36,7 +36,7 @@
 //! sockets the program is not waiting on.
 
 use crate::config::{self, CONNECT_NS, READ_NS, WRITE_NS};
-use crate::fdtable::{self, ABORTED, LISTEN, Slot, TCP, epoll};
+use crate::fdtable::{self, ABORTED, EPOLL, LISTEN, Slot, TCP, epoll};
 use crate::sys::sockopt::{abort, queued_in, tcp_info, tcp_state};
 use crate::sys::{Deadline, Instant, Nanos, keeping_errno};
 use core::sync::atomic::Ordering::Relaxed;
@@ -116,7 +116,7 @@ fn begin(fd: c_int, ev: u8, now: Instant, b: &Bounds) -> Deadline {
         return Deadline::NEVER;
     };
     let Some(s) = tcp_slot(fd) else {
-        return Deadline::NEVER;
+        return begin_nested(fd, now, b);
     };
     let mut since = Instant::NEVER_HAPPENED;
     if ev & IN != 0 {
@@ -128,8 +128,30 @@ fn begin(fd: c_int, ev: u8, now: Instant, b: &Bounds) -> Deadline {
     Deadline::at(since.plus(lo))
 }
 
+/// An epoll set in a poll array or select set (libuv's fd in glib's
+/// loop): the wait waits on its members. Starts or continues the set's
+/// wait period (their floor, as in `run_epoll`) and returns the set's
+/// bound of their earliest deadline (scanned if unknown).
+#[cold]
+#[inline(never)]
+fn begin_nested(fd: c_int, now: Instant, b: &Bounds) -> Deadline {
+    let Some(e) = fdtable::slot(fd).filter(|e| e.class() == EPOLL && epoll::count(e) != 0) else {
+        return Deadline::NEVER;
+    };
+    let since = e.set_clock().begin_wait(now, b.longest());
+    epoll::next_due(e).unwrap_or_else(|| {
+        let d = scan_epoll("", fd, since, now, b, None, 0).1;
+        epoll::set_next_due(e, d);
+        d
+    })
+}
+
 /// The wait is over: a later wait within T carries the periods on.
 fn end(fd: c_int, ev: u8, now: Instant) {
+    if let Some(e) = fdtable::slot(fd).filter(|e| e.class() == EPOLL) {
+        e.set_clock().end_wait(now);
+        return;
+    }
     if let Some(s) = fdtable::slot(fd) {
         if ev & IN != 0 {
             s.clock(crate::sys::Dir::In).end_wait(now);
@@ -333,6 +355,10 @@ pub fn run<W: WaitSet>(
         }
         let (mut expired, mut next) = (false, Deadline::NEVER);
         set.each(&mut |fd, ev| {
+            if fdtable::hint(fd) == EPOLL {
+                check_nested(api, fd, now, &b, seq, &mut expired, &mut next);
+                return;
+            }
             act(
                 api,
                 fd,
@@ -363,6 +389,28 @@ pub fn run<W: WaitSet>(
     r
 }
 
+/// An epoll set in a poll or select whose bound passed: its members are
+/// checked (and aborted) as in an epoll wait on it; the kernel then reports
+/// the set readable.
+fn check_nested(
+    api: &'static str,
+    fd: c_int,
+    now: Instant,
+    b: &Bounds,
+    seq: u64,
+    expired: &mut bool,
+    next: &mut Deadline,
+) {
+    let Some(e) = fdtable::slot(fd).filter(|_| same_socket(fd, seq)) else {
+        return;
+    };
+    let floor = Instant(e.set_clock().since_raw());
+    let (x, n) = scan_epoll(api, fd, floor, now, b, Some(seq), 0);
+    epoll::set_next_due(e, n);
+    *expired |= x;
+    *next = (*next).min(n);
+}
+
 /// Runs one epoll wait of the program on set `epfd`.
 ///
 /// The set lives in the kernel and may hold thousands of sockets, most of
@@ -389,7 +437,7 @@ pub fn run_epoll(
     let mut ours = match epoll::next_due(e) {
         Some(d) => d,
         None => {
-            let d = scan_epoll(api, epfd, set_since, now, &b, None).1;
+            let d = scan_epoll(api, epfd, set_since, now, &b, None, 0).1;
             epoll::set_next_due(e, d);
             d
         }
@@ -412,7 +460,7 @@ pub fn run_epoll(
             }
             continue;
         }
-        let (expired, next) = scan_epoll(api, epfd, set_since, now, &b, Some(seq));
+        let (expired, next) = scan_epoll(api, epfd, set_since, now, &b, Some(seq), 0);
         epoll::set_next_due(e, next);
         ours = next;
         if r > 0 {
@@ -435,7 +483,10 @@ pub fn run_epoll(
 /// passed: only members due are looked at with a system call. Returns
 /// (any expired, earliest pending deadline). A member whose bytes moved
 /// since the last scan restarts its period at this scan, at most one scan
-/// late: while such busy members are seen, scans come every T/8.
+/// late: while such busy members are seen, scans come every T/8. A member
+/// that is itself a set with TCP members (`depth`: how deep this one is
+/// nested) is gone over the same way, its floor no earlier than when it
+/// joined this one.
 fn scan_epoll(
     api: &'static str,
     epfd: c_int,
@@ -443,10 +494,21 @@ fn scan_epoll(
     now: Instant,
     b: &Bounds,
     act_now: Option<u64>,
+    depth: usize,
 ) -> (bool, Deadline) {
     let (mut expired, mut next) = (false, Deadline::NEVER);
     let mut busy_lo: Option<Nanos> = None;
     epoll::members(epfd, &mut |fd, s, events| {
+        if s.class() == EPOLL {
+            let live = act_now.map_or(true, |seq| same_socket(fd, seq));
+            if depth < epoll::MAX_NEST && live && epoll::count(s) != 0 {
+                let floor = set_since.max(epoll::joined_at(s));
+                let (x, n) = scan_epoll(api, fd, floor, now, b, act_now, depth + 1);
+                expired |= x;
+                next = next.min(n);
+            }
+            return;
+        }
         let ev = epoll_ev(events);
         let Some((lo, _)) = b.get(ev).filter(|_| s.class() == TCP) else {
             return;
@@ -512,5 +574,15 @@ pub fn epoll_joined(epfd: c_int, fd: c_int, events: u32) {
         if let Some(lo) = lo {
             epoll::lower_next_due(e, Deadline::at(now.plus(lo)));
         }
+    }
+}
+
+/// epoll_ctl added (or modified) `fd`, not a TCP socket, in `epfd`: it
+/// may be an epoll set (nested, see `fdtable::epoll`); its members'
+/// idle periods start no earlier than now in `epfd`.
+pub fn epoll_joined_other(epfd: c_int, fd: c_int, events: u32) {
+    epoll::join_other(epfd, fd, events);
+    if let Some(s) = fdtable::slot(fd).filter(|s| s.class() == EPOLL) {
+        epoll::set_joined_at(s, Instant::now());
     }
 }

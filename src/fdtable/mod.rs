@@ -41,6 +41,10 @@ pub const LISTEN: u8 = 3;
 /// waited on it (poll, select, epoll) for T with nothing happening: every
 /// later call on it fails with ETIMEDOUT.
 pub const ABORTED: u8 = 4;
+/// An epoll set with TCP sockets in it (or in a set nested in it): not a
+/// socket, but a wait on it (epoll_wait, or the set inside a poll array or
+/// another set, as libuv and glib nest them) waits on its members.
+pub const EPOLL: u8 = 5;
 
 const CHUNK: usize = 8192;
 const CHUNKS: usize = 128;
