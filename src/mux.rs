@@ -36,7 +36,7 @@
 //! sockets the program is not waiting on.
 
 use crate::config::{self, CONNECT_NS, READ_NS, WRITE_NS};
-use crate::fdtable::{self, ABORTED, EPOLL, LISTEN, Slot, TCP, epoll};
+use crate::fdtable::{self, ABORTED, EPOLL, LISTEN, Slot, TCP, epoll, memo};
 use crate::sys::sockopt::{abort, queued_in, tcp_info, tcp_state};
 use crate::sys::{Deadline, Instant, Nanos, keeping_errno};
 use core::sync::atomic::Ordering::Relaxed;
@@ -86,6 +86,11 @@ impl Bounds {
     /// its end is worth recording.
     fn longest(&self) -> Nanos {
         Nanos(self.0[3].1)
+    }
+
+    /// The shortest timeout of all (u64::MAX: none).
+    fn shortest(&self) -> u64 {
+        self.0[3].0
     }
 }
 
@@ -299,6 +304,119 @@ fn abort_waited(fd: c_int) {
 pub trait WaitSet {
     /// Calls `f(fd, ev)` for each descriptor waited on for IN and/or OUT.
     fn each(&self, f: &mut impl FnMut(c_int, u8));
+    /// The key of the wait's memo (the array's address and size); None:
+    /// not worth one.
+    fn memo_key(&self) -> Option<[usize; 3]> {
+        None
+    }
+    /// Does `snap` (from `snapshot`) still describe this wait? Loads only.
+    fn same(&self, _snap: &[u64]) -> bool {
+        false
+    }
+    /// What the wait covers, into `out`; its length (None: too large).
+    fn snapshot(&self, _out: &mut [u64]) -> Option<usize> {
+        None
+    }
+    /// Calls `f(fd)` for each descriptor of a snapshot.
+    fn snap_fds(_snap: &[u64], _f: &mut impl FnMut(c_int)) {}
+}
+
+/// Starts the wait on every descriptor of `set`; returns the earliest
+/// deadline (a lower bound) and the memo used, if any (its index and
+/// version, to store the checks' deadline in after the real call).
+///
+/// The memo (`fdtable::memo`) spares the pass over every socket when the
+/// program waits on the same array as last time. Invariant: the memo's
+/// deadline is a lower bound of every deadline a full pass would find now.
+/// It was the earliest one at the pass, and with the array unchanged
+/// (compared entry by entry) a deadline only ever moves later: progress
+/// moves a period's start later, a spent period starts afresh later, a
+/// refresh or a blocking call's begin only restart periods. What a full
+/// pass would also do, and the memo must not skip, is start again the
+/// periods that ended (bytes moved: the next wait starts a new one) or
+/// were spent: those clocks are queued to the memo (`Clock::watch`) and
+/// started here, one by one. Any other change falls back to a full pass:
+/// a descriptor created, closed or dup2'd over anywhere (`sequence`), a lost
+/// queue entry, an epoll set in the array (its bound may be lowered by an
+/// epoll_ctl), and, so that the periods' last-wait marks stay fresh (the
+/// rule that a period carries on across waits within T), a pass older than
+/// a sixteenth of the shortest timeout. Due sockets are still checked on
+/// every return: the bound decides when, as before.
+fn begin_all<W: WaitSet>(set: &W, now: Instant, b: &Bounds) -> (Deadline, Option<(usize, u64)>) {
+    let Some(key) = set.memo_key() else {
+        return (begin_plain(set, now, b), None);
+    };
+    let claim = match memo::find(key) {
+        Some(c) => {
+            if let Some(d) = memo_hit(&c, set, now, b) {
+                return (d, Some((c.index(), c.version())));
+            }
+            Some(c)
+        }
+        None => memo::victim(),
+    };
+    let Some(mut c) = claim else {
+        return (begin_plain(set, now, b), None);
+    };
+    // The clocks the memo watched: no longer (the array may have changed).
+    let bit = c.bit();
+    W::snap_fds(c.snap(), &mut |fd| {
+        if let Some(s) = fdtable::slot(fd) {
+            s.clock(crate::sys::Dir::In).watch(bit, false);
+            s.clock(crate::sys::Dir::Out).watch(bit, false);
+        }
+    });
+    c.clear();
+    c.skip_queued();
+    let seq = fdtable::sequence();
+    let len = set.snapshot(c.snap_mut());
+    let (mut ours, mut nested) = (Deadline::NEVER, false);
+    set.each(&mut |fd, ev| {
+        // Watched before the period is read, so that bytes moving right
+        // after are queued.
+        let watch = |on| {
+            if let Some(s) = fdtable::slot(fd).filter(|s| s.class() == TCP) {
+                for d in dirs(ev) {
+                    s.clock(d).watch(bit, on);
+                }
+            }
+        };
+        watch(true);
+        ours = ours.min(begin(fd, ev, now, b));
+        watch(true);
+        nested |= fdtable::hint(fd) == EPOLL;
+    });
+    match len {
+        Some(len) if !nested => {
+            c.store(key, len, seq, now.0, ours.raw());
+            (ours, Some((c.index(), c.version())))
+        }
+        _ => (ours, None),
+    }
+}
+
+fn begin_plain<W: WaitSet>(set: &W, now: Instant, b: &Bounds) -> Deadline {
+    let mut ours = Deadline::NEVER;
+    set.each(&mut |fd, ev| ours = ours.min(begin(fd, ev, now, b)));
+    ours
+}
+
+/// The memo's deadline if it still holds for this wait (see `begin_all`),
+/// the periods that ended since started now.
+#[inline(always)]
+fn memo_hit<W: WaitSet>(c: &memo::Claim, set: &W, now: Instant, b: &Bounds) -> Option<Deadline> {
+    let (seq, at, due) = c.state();
+    if due == 0 || seq != fdtable::sequence() || now.0.saturating_sub(at) > b.shortest() / 16 {
+        return None;
+    }
+    if !set.same(c.snap()) {
+        return None;
+    }
+    let t = b.longest();
+    fdtable::memo_drain(c, &mut |clock| {
+        clock.begin_wait(now, t);
+    })
+    .then_some(Deadline::from_raw(due))
 }
 
 /// Acts on one verdict: a passed deadline is logged and the connection
@@ -328,8 +446,7 @@ pub fn run<W: WaitSet>(
     real_wait: &mut dyn FnMut(Option<Nanos>) -> c_int,
 ) -> c_int {
     let b = Bounds::from_config();
-    let mut ours = Deadline::NEVER;
-    set.each(&mut |fd, ev| ours = ours.min(begin(fd, ev, now, &b)));
+    let (mut ours, mut kept) = begin_all(set, now, &b);
     if ours.is_never() {
         return real_wait(prog.remaining(now));
     }
@@ -368,6 +485,13 @@ pub fn run<W: WaitSet>(
             )
         });
         ours = next;
+        // The memo's bound follows (a later one: see `begin_all`).
+        if let Some((k, v)) = kept {
+            kept = memo::again(k, v).map(|mut c| {
+                c.set_due(next.raw());
+                (k, c.version())
+            });
+        }
         if expired {
             // Level-triggered: the repeated call reports the events of the
             // first one again, with the aborted sockets.
@@ -500,7 +624,7 @@ fn scan_epoll(
     let mut busy_lo: Option<Nanos> = None;
     epoll::members(epfd, &mut |fd, s, events| {
         if s.class() == EPOLL {
-            let live = act_now.map_or(true, |seq| same_socket(fd, seq));
+            let live = act_now.is_none_or(|seq| same_socket(fd, seq));
             if depth < epoll::MAX_NEST && live && epoll::count(s) != 0 {
                 let floor = set_since.max(epoll::joined_at(s));
                 let (x, n) = scan_epoll(api, fd, floor, now, b, act_now, depth + 1);

@@ -1,7 +1,7 @@
 //! One direction's idle clock.
 
 use crate::sys::{Instant, Nanos};
-use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
 
 /// Set in `idle_since` when the period is spent (a call failed with
 /// ETIMEDOUT in it). Monotonic ns never reach bit 63, so a flagged value
@@ -22,6 +22,10 @@ pub struct Clock {
     /// T later each), even once a new call started a fresh period. Read on
     /// the slow path only (`refresh`).
     spent: AtomicU64,
+    /// The poll/select memos (`super::memo`) whose array waits on this
+    /// direction: told when the idle period ends or is spent, the only
+    /// changes after which a wait must start the period again.
+    memo: AtomicU8,
 }
 
 impl Default for Clock {
@@ -36,6 +40,7 @@ impl Clock {
             idle_since: AtomicU64::new(0),
             last_wait: AtomicU64::new(0),
             spent: AtomicU64::new(0),
+            memo: AtomicU8::new(0),
         }
     }
 
@@ -43,6 +48,25 @@ impl Clock {
         self.idle_since.store(0, Relaxed);
         self.last_wait.store(0, Relaxed);
         self.spent.store(0, Relaxed);
+        self.memo.store(0, Relaxed);
+    }
+
+    /// Memo `bit` waits on this direction (or no longer does).
+    pub fn watch(&self, bit: u8, on: bool) {
+        if on {
+            self.memo.fetch_or(bit, Relaxed);
+        } else if self.memo.load(Relaxed) & bit != 0 {
+            self.memo.fetch_and(!bit, Relaxed);
+        }
+    }
+
+    /// Tells the memos watching this clock that its period ended.
+    #[cold]
+    fn notify(&self) {
+        let m = self.memo.load(Relaxed);
+        if m != 0 {
+            super::memo::notify(m, self as *const Clock as usize);
+        }
     }
 
     /// The start of the current idle period as stored (0: none), without
@@ -58,6 +82,7 @@ impl Clock {
         if self.idle_since.load(Relaxed) != 0 {
             self.idle_since.store(0, Relaxed);
             self.spent.store(0, Relaxed);
+            self.notify();
         }
     }
 
@@ -140,6 +165,7 @@ impl Clock {
         let _ = self
             .idle_since
             .compare_exchange(since, since | SPENT, Relaxed, Relaxed);
+        self.notify();
     }
 }
 

@@ -18,6 +18,7 @@
 
 pub mod clock;
 pub mod epoll;
+pub mod memo;
 pub mod slot;
 pub mod vfork;
 
@@ -186,6 +187,16 @@ pub fn copy(old: c_int, new: c_int) {
     if let (Some(o), Some(n)) = (slot(old), slot(new)) {
         n.copy_flags(o);
     }
+}
+
+/// Calls `f` with each clock queued in memo `c` since its last drain
+/// (false: some were lost, see `memo::Claim::drain`).
+pub fn memo_drain(c: &memo::Claim, f: &mut dyn FnMut(&'static Clock)) -> bool {
+    c.drain(&mut |addr| {
+        // SAFETY: only `Clock::notify` queues addresses, of clocks in slots
+        // (chunks are never unmapped), so the address is a live Clock.
+        f(unsafe { &*(addr as *const Clock) })
+    })
 }
 
 /// Forgets every slot in `first..=last` that exists.
