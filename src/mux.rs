@@ -353,7 +353,7 @@ fn begin_all<W: WaitSet>(set: &W, now: Instant, b: &Bounds) -> (Deadline, Option
             }
             Some(c)
         }
-        None => memo::victim(),
+        None => memo::victim(now.0, b.shortest() / 16),
     };
     let Some(mut c) = claim else {
         return (begin_plain(set, now, b), None);

@@ -104,8 +104,11 @@ pub fn find(key: [usize; 3]) -> Option<Claim> {
     claim(k, &m[k])
 }
 
-/// A memo to reuse for a new key (round robin over the free ones).
-pub fn victim() -> Option<Claim> {
+/// A memo to reuse for a new key: a free one that is empty or whose last
+/// pass is older than `stale` (ns before `now`), round robin. Memos in use
+/// keep their arrays: with more arrays than memos, the others make plain
+/// passes instead of evicting each other at every wait.
+pub fn victim(now: u64, stale: u64) -> Option<Claim> {
     let m = match all() {
         Some(m) => m,
         None => {
@@ -116,6 +119,10 @@ pub fn victim() -> Option<Claim> {
     let start = NEXT_VICTIM.fetch_add(1, Relaxed);
     (0..MEMOS)
         .map(|i| (start + i) % MEMOS)
+        .filter(|&k| {
+            let (at, due) = (m[k].at.load(Relaxed), m[k].due.load(Relaxed));
+            due == 0 || now.saturating_sub(at) > stale
+        })
         .find_map(|k| claim(k, &m[k]))
 }
 
