@@ -91,11 +91,19 @@ impl mux::WaitSet for PollSet {
         let Some(w) = self.words().filter(|w| w.len() == snap.len()) else {
             return false;
         };
-        // Branch-free, so that it vectorises: about one instruction a pollfd.
-        w.iter()
-            .zip(snap)
-            .fold(0, |acc, (a, b)| acc | ((a ^ b) & POLL_KEY))
-            == 0
+        // Branch-free, so that it vectorises (SSE2: about 2.5 instructions
+        // a pollfd); revents masked once at the end (AND distributes over OR).
+        let mut acc = [0u64; 8];
+        let (wc, sc) = (w.chunks_exact(8), snap.chunks_exact(8));
+        let tail = wc.remainder().iter().zip(sc.remainder());
+        let mut rest = tail.fold(0, |acc, (a, b)| acc | (a ^ b));
+        for (a, b) in wc.zip(sc) {
+            for i in 0..8 {
+                acc[i] |= a[i] ^ b[i];
+            }
+        }
+        rest |= acc.iter().fold(0, |x, y| x | y);
+        rest & POLL_KEY == 0
     }
 
     fn snapshot(&self, out: &mut [u64]) -> Option<usize> {
