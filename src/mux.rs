@@ -36,7 +36,7 @@
 //! sockets the program is not waiting on.
 
 use crate::config::{self, CONNECT_NS, READ_NS, WRITE_NS};
-use crate::fdtable::{self, ABORTED, LISTEN, Slot, TCP, epoll};
+use crate::fdtable::{self, ABORTED, EPOLL, LISTEN, Slot, TCP, epoll, memo};
 use crate::sys::sockopt::{abort, queued_in, tcp_info, tcp_state};
 use crate::sys::{Deadline, Instant, Nanos, keeping_errno};
 use core::sync::atomic::Ordering::Relaxed;
@@ -87,6 +87,11 @@ impl Bounds {
     fn longest(&self) -> Nanos {
         Nanos(self.0[3].1)
     }
+
+    /// The shortest timeout of all (u64::MAX: none).
+    fn shortest(&self) -> u64 {
+        self.0[3].0
+    }
 }
 
 /// The slot of `fd` if it is a TCP socket we may time in a wait.
@@ -116,7 +121,7 @@ fn begin(fd: c_int, ev: u8, now: Instant, b: &Bounds) -> Deadline {
         return Deadline::NEVER;
     };
     let Some(s) = tcp_slot(fd) else {
-        return Deadline::NEVER;
+        return begin_nested(fd, now, b);
     };
     let mut since = Instant::NEVER_HAPPENED;
     if ev & IN != 0 {
@@ -128,8 +133,30 @@ fn begin(fd: c_int, ev: u8, now: Instant, b: &Bounds) -> Deadline {
     Deadline::at(since.plus(lo))
 }
 
+/// An epoll set in a poll array or select set (libuv's fd in glib's
+/// loop): the wait waits on its members. Starts or continues the set's
+/// wait period (their floor, as in `run_epoll`) and returns the set's
+/// bound of their earliest deadline (scanned if unknown).
+#[cold]
+#[inline(never)]
+fn begin_nested(fd: c_int, now: Instant, b: &Bounds) -> Deadline {
+    let Some(e) = fdtable::slot(fd).filter(|e| e.class() == EPOLL && epoll::count(e) != 0) else {
+        return Deadline::NEVER;
+    };
+    let since = e.set_clock().begin_wait(now, b.longest());
+    epoll::next_due(e).unwrap_or_else(|| {
+        let d = scan_epoll("", fd, since, now, b, None, 0).1;
+        epoll::set_next_due(e, d);
+        d
+    })
+}
+
 /// The wait is over: a later wait within T carries the periods on.
 fn end(fd: c_int, ev: u8, now: Instant) {
+    if let Some(e) = fdtable::slot(fd).filter(|e| e.class() == EPOLL) {
+        e.set_clock().end_wait(now);
+        return;
+    }
     if let Some(s) = fdtable::slot(fd) {
         if ev & IN != 0 {
             s.clock(crate::sys::Dir::In).end_wait(now);
@@ -277,6 +304,119 @@ fn abort_waited(fd: c_int) {
 pub trait WaitSet {
     /// Calls `f(fd, ev)` for each descriptor waited on for IN and/or OUT.
     fn each(&self, f: &mut impl FnMut(c_int, u8));
+    /// The key of the wait's memo (the array's address and size); None:
+    /// not worth one.
+    fn memo_key(&self) -> Option<[usize; 3]> {
+        None
+    }
+    /// Does `snap` (from `snapshot`) still describe this wait? Loads only.
+    fn same(&self, _snap: &[u64]) -> bool {
+        false
+    }
+    /// What the wait covers, into `out`; its length (None: too large).
+    fn snapshot(&self, _out: &mut [u64]) -> Option<usize> {
+        None
+    }
+    /// Calls `f(fd)` for each descriptor of a snapshot.
+    fn snap_fds(_snap: &[u64], _f: &mut impl FnMut(c_int)) {}
+}
+
+/// Starts the wait on every descriptor of `set`; returns the earliest
+/// deadline (a lower bound) and the memo used, if any (its index and
+/// version, to store the checks' deadline in after the real call).
+///
+/// The memo (`fdtable::memo`) spares the pass over every socket when the
+/// program waits on the same array as last time. Invariant: the memo's
+/// deadline is a lower bound of every deadline a full pass would find now.
+/// It was the earliest one at the pass, and with the array unchanged
+/// (compared entry by entry) a deadline only ever moves later: progress
+/// moves a period's start later, a spent period starts afresh later, a
+/// refresh or a blocking call's begin only restart periods. What a full
+/// pass would also do, and the memo must not skip, is start again the
+/// periods that ended (bytes moved: the next wait starts a new one) or
+/// were spent: those clocks are queued to the memo (`Clock::watch`) and
+/// started here, one by one. Any other change falls back to a full pass:
+/// a descriptor created, closed or dup2'd over anywhere (`sequence`), a lost
+/// queue entry, an epoll set in the array (its bound may be lowered by an
+/// epoll_ctl), and, so that the periods' last-wait marks stay fresh (the
+/// rule that a period carries on across waits within T), a pass older than
+/// a sixteenth of the shortest timeout. Due sockets are still checked on
+/// every return: the bound decides when, as before.
+fn begin_all<W: WaitSet>(set: &W, now: Instant, b: &Bounds) -> (Deadline, Option<(usize, u64)>) {
+    let Some(key) = set.memo_key() else {
+        return (begin_plain(set, now, b), None);
+    };
+    let claim = match memo::find(key) {
+        Some(c) => {
+            if let Some(d) = memo_hit(&c, set, now, b) {
+                return (d, Some((c.index(), c.version())));
+            }
+            Some(c)
+        }
+        None => memo::victim(now.0, b.shortest() / 16),
+    };
+    let Some(mut c) = claim else {
+        return (begin_plain(set, now, b), None);
+    };
+    // The clocks the memo watched: no longer (the array may have changed).
+    let bit = c.bit();
+    W::snap_fds(c.snap(), &mut |fd| {
+        if let Some(s) = fdtable::slot(fd) {
+            s.clock(crate::sys::Dir::In).watch(bit, false);
+            s.clock(crate::sys::Dir::Out).watch(bit, false);
+        }
+    });
+    c.clear();
+    c.skip_queued();
+    let seq = fdtable::sequence();
+    let len = set.snapshot(c.snap_mut());
+    let (mut ours, mut nested) = (Deadline::NEVER, false);
+    set.each(&mut |fd, ev| {
+        // Watched before the period is read, so that bytes moving right
+        // after are queued.
+        let watch = |on| {
+            if let Some(s) = fdtable::slot(fd).filter(|s| s.class() == TCP) {
+                for d in dirs(ev) {
+                    s.clock(d).watch(bit, on);
+                }
+            }
+        };
+        watch(true);
+        ours = ours.min(begin(fd, ev, now, b));
+        watch(true);
+        nested |= fdtable::hint(fd) == EPOLL;
+    });
+    match len {
+        Some(len) if !nested => {
+            c.store(key, len, seq, now.0, ours.raw());
+            (ours, Some((c.index(), c.version())))
+        }
+        _ => (ours, None),
+    }
+}
+
+fn begin_plain<W: WaitSet>(set: &W, now: Instant, b: &Bounds) -> Deadline {
+    let mut ours = Deadline::NEVER;
+    set.each(&mut |fd, ev| ours = ours.min(begin(fd, ev, now, b)));
+    ours
+}
+
+/// The memo's deadline if it still holds for this wait (see `begin_all`),
+/// the periods that ended since started now.
+#[inline(always)]
+fn memo_hit<W: WaitSet>(c: &memo::Claim, set: &W, now: Instant, b: &Bounds) -> Option<Deadline> {
+    let (seq, at, due) = c.state();
+    if due == 0 || seq != fdtable::sequence() || now.0.saturating_sub(at) > b.shortest() / 16 {
+        return None;
+    }
+    if !set.same(c.snap()) {
+        return None;
+    }
+    let t = b.longest();
+    fdtable::memo_drain(c, &mut |clock| {
+        clock.begin_wait(now, t);
+    })
+    .then_some(Deadline::from_raw(due))
 }
 
 /// Acts on one verdict: a passed deadline is logged and the connection
@@ -306,8 +446,7 @@ pub fn run<W: WaitSet>(
     real_wait: &mut dyn FnMut(Option<Nanos>) -> c_int,
 ) -> c_int {
     let b = Bounds::from_config();
-    let mut ours = Deadline::NEVER;
-    set.each(&mut |fd, ev| ours = ours.min(begin(fd, ev, now, &b)));
+    let (mut ours, mut kept) = begin_all(set, now, &b);
     if ours.is_never() {
         return real_wait(prog.remaining(now));
     }
@@ -333,6 +472,10 @@ pub fn run<W: WaitSet>(
         }
         let (mut expired, mut next) = (false, Deadline::NEVER);
         set.each(&mut |fd, ev| {
+            if fdtable::hint(fd) == EPOLL {
+                check_nested(api, fd, now, &b, seq, &mut expired, &mut next);
+                return;
+            }
             act(
                 api,
                 fd,
@@ -342,6 +485,13 @@ pub fn run<W: WaitSet>(
             )
         });
         ours = next;
+        // The memo's bound follows (a later one: see `begin_all`).
+        if let Some((k, v)) = kept {
+            kept = memo::again(k, v).map(|mut c| {
+                c.set_due(next.raw());
+                (k, c.version())
+            });
+        }
         if expired {
             // Level-triggered: the repeated call reports the events of the
             // first one again, with the aborted sockets.
@@ -361,6 +511,28 @@ pub fn run<W: WaitSet>(
         }
     });
     r
+}
+
+/// An epoll set in a poll or select whose bound passed: its members are
+/// checked (and aborted) as in an epoll wait on it; the kernel then reports
+/// the set readable.
+fn check_nested(
+    api: &'static str,
+    fd: c_int,
+    now: Instant,
+    b: &Bounds,
+    seq: u64,
+    expired: &mut bool,
+    next: &mut Deadline,
+) {
+    let Some(e) = fdtable::slot(fd).filter(|_| same_socket(fd, seq)) else {
+        return;
+    };
+    let floor = Instant(e.set_clock().since_raw());
+    let (x, n) = scan_epoll(api, fd, floor, now, b, Some(seq), 0);
+    epoll::set_next_due(e, n);
+    *expired |= x;
+    *next = (*next).min(n);
 }
 
 /// Runs one epoll wait of the program on set `epfd`.
@@ -389,7 +561,7 @@ pub fn run_epoll(
     let mut ours = match epoll::next_due(e) {
         Some(d) => d,
         None => {
-            let d = scan_epoll(api, epfd, set_since, now, &b, None).1;
+            let d = scan_epoll(api, epfd, set_since, now, &b, None, 0).1;
             epoll::set_next_due(e, d);
             d
         }
@@ -412,7 +584,7 @@ pub fn run_epoll(
             }
             continue;
         }
-        let (expired, next) = scan_epoll(api, epfd, set_since, now, &b, Some(seq));
+        let (expired, next) = scan_epoll(api, epfd, set_since, now, &b, Some(seq), 0);
         epoll::set_next_due(e, next);
         ours = next;
         if r > 0 {
@@ -435,7 +607,10 @@ pub fn run_epoll(
 /// passed: only members due are looked at with a system call. Returns
 /// (any expired, earliest pending deadline). A member whose bytes moved
 /// since the last scan restarts its period at this scan, at most one scan
-/// late: while such busy members are seen, scans come every T/8.
+/// late: while such busy members are seen, scans come every T/8. A member
+/// that is itself a set with TCP members (`depth`: how deep this one is
+/// nested) is gone over the same way, its floor no earlier than when it
+/// joined this one.
 fn scan_epoll(
     api: &'static str,
     epfd: c_int,
@@ -443,10 +618,21 @@ fn scan_epoll(
     now: Instant,
     b: &Bounds,
     act_now: Option<u64>,
+    depth: usize,
 ) -> (bool, Deadline) {
     let (mut expired, mut next) = (false, Deadline::NEVER);
     let mut busy_lo: Option<Nanos> = None;
     epoll::members(epfd, &mut |fd, s, events| {
+        if s.class() == EPOLL {
+            let live = act_now.is_none_or(|seq| same_socket(fd, seq));
+            if depth < epoll::MAX_NEST && live && epoll::count(s) != 0 {
+                let floor = set_since.max(epoll::joined_at(s));
+                let (x, n) = scan_epoll(api, fd, floor, now, b, act_now, depth + 1);
+                expired |= x;
+                next = next.min(n);
+            }
+            return;
+        }
         let ev = epoll_ev(events);
         let Some((lo, _)) = b.get(ev).filter(|_| s.class() == TCP) else {
             return;
@@ -512,5 +698,15 @@ pub fn epoll_joined(epfd: c_int, fd: c_int, events: u32) {
         if let Some(lo) = lo {
             epoll::lower_next_due(e, Deadline::at(now.plus(lo)));
         }
+    }
+}
+
+/// epoll_ctl added (or modified) `fd`, not a TCP socket, in `epfd`: it
+/// may be an epoll set (nested, see `fdtable::epoll`); its members'
+/// idle periods start no earlier than now in `epfd`.
+pub fn epoll_joined_other(epfd: c_int, fd: c_int, events: u32) {
+    epoll::join_other(epfd, fd, events);
+    if let Some(s) = fdtable::slot(fd).filter(|s| s.class() == EPOLL) {
+        epoll::set_joined_at(s, Instant::now());
     }
 }

@@ -18,6 +18,7 @@
 
 pub mod clock;
 pub mod epoll;
+pub mod memo;
 pub mod slot;
 pub mod vfork;
 
@@ -37,16 +38,21 @@ pub const TCP: u8 = 1;
 pub const OTHER: u8 = 2;
 /// A listening TCP socket: accept may be timed, waits on it never are.
 pub const LISTEN: u8 = 3;
+/// An epoll set with TCP sockets in it (or in a set nested in it): not a
+/// socket, but a wait on it (epoll_wait, or the set inside a poll array or
+/// another set, as libuv and glib nest them) waits on its members. Below
+/// ABORTED: the transfer hooks' `class >= ABORTED` test must not catch it.
+pub const EPOLL: u8 = 4;
 /// A TCP socket whose connection the library aborted because the program
 /// waited on it (poll, select, epoll) for T with nothing happening: every
 /// later call on it fails with ETIMEDOUT.
-pub const ABORTED: u8 = 4;
+pub const ABORTED: u8 = 5;
 /// A TCP socket on which a blocking connect of ours set O_NONBLOCK on top
 /// of the program's flags (which lacked it). Like ABORTED, every hook
 /// that may time it takes its out-of-line path (`class >= ABORTED`), where
 /// the flags are put back first: so a program that left the connect by
 /// siglongjmp or pthread_cancel sees its own flags at its next call.
-pub const BORROWED: u8 = 5;
+pub const BORROWED: u8 = 6;
 
 const CHUNK: usize = 8192;
 const CHUNKS: usize = 128;
@@ -193,6 +199,16 @@ pub fn copy(old: c_int, new: c_int) {
     if let (Some(o), Some(n)) = (slot(old), slot(new)) {
         n.copy_flags(o);
     }
+}
+
+/// Calls `f` with each clock queued in memo `c` since its last drain
+/// (false: some were lost, see `memo::Claim::drain`).
+pub fn memo_drain(c: &memo::Claim, f: &mut dyn FnMut(&'static Clock)) -> bool {
+    c.drain(&mut |addr| {
+        // SAFETY: only `Clock::notify` queues addresses, of clocks in slots
+        // (chunks are never unmapped), so the address is a live Clock.
+        f(unsafe { &*(addr as *const Clock) })
+    })
 }
 
 /// Forgets every slot in `first..=last` that exists.

@@ -45,6 +45,10 @@ pub struct Slot {
     /// its number reused) since has no members.
     pub(super) ep_gen: AtomicU64,
     pub(super) ep_events: AtomicU32,
+    /// The membership counts in the set's `ep_count` (a TCP socket, or a
+    /// set with TCP members); 0: recorded only (a descriptor that may be
+    /// an epoll set which has no TCP member yet).
+    pub(super) ep_counted: AtomicU8,
     /// For an epoll descriptor: how many TCP sockets are registered in it,
     /// and a lower bound of their earliest idle deadline (0: unknown, scan).
     pub(super) ep_count: AtomicU32,
@@ -91,6 +95,7 @@ impl Slot {
             ep_fd: AtomicI32::new(0),
             ep_gen: AtomicU64::new(0),
             ep_events: AtomicU32::new(0),
+            ep_counted: AtomicU8::new(0),
             ep_count: AtomicU32::new(0),
             ep_next: AtomicU64::new(0),
             ep_joined: AtomicU64::new(0),
@@ -332,6 +337,7 @@ impl Slot {
         self.ep_fd.store(0, Relaxed);
         self.ep_gen.store(0, Relaxed);
         self.ep_events.store(0, Relaxed);
+        self.ep_counted.store(0, Relaxed);
         self.ep_count.store(0, Relaxed);
         self.ep_next.store(0, Relaxed);
         self.ep_joined.store(0, Relaxed);

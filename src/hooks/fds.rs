@@ -374,10 +374,13 @@ tracked_hook! {
             libc::EPOLL_CTL_ADD | libc::EPOLL_CTL_MOD if !ev.is_null() => {
                 // SAFETY: the kernel just read this event successfully.
                 let events = unsafe { (*ev).events };
-                if events & libc::EPOLLONESHOT as u32 == 0 && class(fd) == TCP {
+                if events & libc::EPOLLONESHOT as u32 != 0 {
+                    epoll::del(epfd, fd);
+                } else if class(fd) == TCP {
                     crate::mux::epoll_joined(epfd, fd, events);
                 } else {
-                    epoll::del(epfd, fd);
+                    // Maybe an epoll set: nested sets are timed too.
+                    crate::mux::epoll_joined_other(epfd, fd, events);
                 }
             }
             libc::EPOLL_CTL_DEL => epoll::del(epfd, fd),

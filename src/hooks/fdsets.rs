@@ -27,6 +27,8 @@ pub struct Sets {
     sets: [Option<[u64; WORDS]>; 3],
     /// The program's words are still in its sets (no real call yet).
     pristine: Cell<bool>,
+    /// Where the read and write sets are (the memo's key).
+    at: [usize; 2],
 }
 
 impl Sets {
@@ -55,6 +57,7 @@ impl Sets {
             words,
             sets: [copy(r), copy(w), copy(e)],
             pristine: Cell::new(true),
+            at: [r as usize, w as usize],
         }
     }
 
@@ -104,15 +107,67 @@ impl Sets {
         }
     }
 
+    /// Any descriptor in the sets that may be TCP? Stops at the first.
     pub fn has_tcp(&self) -> bool {
-        let mut any = false;
-        self.each_fd(&mut |fd, _| any |= maybe_tcp(fd));
-        any
+        let n = self.n as usize;
+        let word = |s: &Option<[u64; WORDS]>, i: usize| s.as_ref().map_or(0, |s| s[i]);
+        (0..self.words).any(|i| {
+            let mask = if (i + 1) * 64 <= n {
+                !0
+            } else {
+                (1u64 << (n % 64)) - 1
+            };
+            let mut any = (word(&self.sets[0], i) | word(&self.sets[1], i)) & mask;
+            while any != 0 {
+                if maybe_tcp((i * 64 + any.trailing_zeros() as usize) as c_int) {
+                    return true;
+                }
+                any &= any - 1;
+            }
+            false
+        })
+    }
+}
+
+impl Sets {
+    /// The read then the write words (a missing set as zeros).
+    fn words(&self) -> impl Iterator<Item = u64> + '_ {
+        let w = self.words;
+        let set = |i: usize| (0..w).map(move |j| self.sets[i].as_ref().map_or(0, |s| s[j]));
+        set(0).chain(set(1))
     }
 }
 
 impl mux::WaitSet for Sets {
     fn each(&self, f: &mut impl FnMut(c_int, u8)) {
         self.each_fd(f)
+    }
+
+    fn memo_key(&self) -> Option<[usize; 3]> {
+        Some([self.at[0], self.at[1], self.n as usize])
+    }
+
+    fn same(&self, snap: &[u64]) -> bool {
+        snap.len() == 2 * self.words && self.words().zip(snap).all(|(a, &b)| a == b)
+    }
+
+    fn snapshot(&self, out: &mut [u64]) -> Option<usize> {
+        let mut n = 0;
+        for (o, v) in out.iter_mut().zip(self.words()) {
+            *o = v;
+            n += 1;
+        }
+        Some(n)
+    }
+
+    fn snap_fds(snap: &[u64], f: &mut impl FnMut(c_int)) {
+        let (r, w) = snap.split_at(snap.len() / 2);
+        for (i, (a, b)) in r.iter().zip(w).enumerate() {
+            let mut any = a | b;
+            while any != 0 {
+                f((i * 64 + any.trailing_zeros() as usize) as c_int);
+                any &= any - 1;
+            }
+        }
     }
 }
