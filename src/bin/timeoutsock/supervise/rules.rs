@@ -1,18 +1,14 @@
 //! `--exclude` / `--only` (TIMEOUTSOCK_EXCLUDE / TIMEOUTSOCK_ONLY) for the
-//! supervisor: the library's syntax (`ADDRESS[/PREFIX][:PORT]`, IPv6 in
-//! brackets before a port, comma-separated) and matching rule (IPv4-mapped
-//! IPv6 peers match IPv4 entries), parsed with std's address parsers.
+//! supervisor: the library's own syntax and matching rule
+//! (src/peerlist.rs, shared as `crate::peerlist`), with std's socket
+//! addresses on the supervisor's side.
 
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use crate::peerlist;
+use std::net::{IpAddr, SocketAddr};
 
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) struct Rule {
-    addr: [u8; 16],
-    prefix: u8,
-    /// 0: any port.
-    port: u16,
-}
+pub(crate) use peerlist::Rule;
 
+/// A peer as the library's rules see it: IPv6, or IPv4-mapped IPv6.
 fn mapped(ip: IpAddr) -> [u8; 16] {
     match ip {
         IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
@@ -20,81 +16,24 @@ fn mapped(ip: IpAddr) -> [u8; 16] {
     }
 }
 
-fn port(s: &str) -> Option<u16> {
-    (!s.is_empty() && s.len() <= 5 && s.bytes().all(|c| c.is_ascii_digit()))
-        .then(|| s.parse::<u16>().ok())
-        .flatten()
-        .filter(|&p| p != 0)
-}
-
-/// One entry, as the library reads it (src/peers.rs `parse_rule`).
-pub(crate) fn parse_rule(s: &str) -> Option<Rule> {
-    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
-        let close = rest.find(']')?;
-        let p = match &rest[close + 1..] {
-            "" => 0,
-            r => port(r.strip_prefix(':')?)?,
-        };
-        (&rest[..close], p)
-    } else if s.matches(':').count() == 1 {
-        let (h, p) = s.split_once(':')?;
-        (h, port(p)?)
-    } else {
-        (s, 0)
-    };
-    let (addr, len) = match host.split_once('/') {
-        Some((a, l)) => (a, Some(l)),
-        None => (host, None),
-    };
-    let (ip, max, offset) = if addr.contains(':') {
-        (IpAddr::V6(addr.parse::<Ipv6Addr>().ok()?), 128, 0)
-    } else {
-        (IpAddr::V4(addr.parse().ok()?), 32, 96)
-    };
-    let prefix = match len {
-        Some(l) if !l.is_empty() && l.len() <= 3 && l.bytes().all(|c| c.is_ascii_digit()) => {
-            let v: u32 = l.parse().ok()?;
-            (v <= max).then_some(v + offset)?
-        }
-        Some(_) => return None,
-        None => 128,
-    };
-    Some(Rule {
-        addr: mapped(ip),
-        prefix: prefix as u8,
-        port,
-    })
-}
-
-impl Rule {
-    fn matches(&self, p: &SocketAddr) -> bool {
-        if self.port != 0 && self.port != p.port() {
-            return false;
-        }
-        let a = mapped(p.ip());
-        let full = (self.prefix / 8) as usize;
-        if self.addr[..full] != a[..full] {
-            return false;
-        }
-        let rest = self.prefix % 8;
-        rest == 0 || {
-            let mask = 0xffu8 << (8 - rest);
-            self.addr[full] & mask == a[full] & mask
-        }
-    }
-}
-
-/// A whole list; `Err` names the bad entry.
+/// A whole list; `Err` names the bad entry and why.
 pub(crate) fn parse_list(list: &str) -> Result<Vec<Rule>, String> {
-    list.split(',')
-        .filter(|e| !e.is_empty())
-        .map(|e| parse_rule(e).ok_or_else(|| e.to_string()))
-        .collect()
+    let mut out = [Rule::ANY; peerlist::MAX_RULES];
+    match peerlist::parse_list(list.as_bytes(), &mut out) {
+        Ok(n) => Ok(out[..n].to_vec()),
+        Err((why, entry)) => Err(format!(
+            "{} ({})",
+            String::from_utf8_lossy(entry),
+            why.reason()
+        )),
+    }
 }
 
 /// The library's rule: in ONLY (when ONLY is not empty) and not in EXCLUDE.
 pub(crate) fn wanted(only: &[Rule], exclude: &[Rule], p: &SocketAddr) -> bool {
-    (only.is_empty() || only.iter().any(|r| r.matches(p))) && !exclude.iter().any(|r| r.matches(p))
+    let (a, port) = (mapped(p.ip()), p.port());
+    (only.is_empty() || only.iter().any(|r| r.matches(&a, port)))
+        && !exclude.iter().any(|r| r.matches(&a, port))
 }
 
 #[cfg(test)]
@@ -118,13 +57,14 @@ mod tests {
         for bad in [
             "1.2.3",
             "::1:80x",
+            "::1:5432",
             "1.2.3.4/33",
             "[::1]x",
             "1.2.3.4:0",
             "01.2.3.4",
         ] {
-            assert!(parse_rule(bad).is_none(), "{bad}");
+            assert!(parse_list(bad).is_err(), "{bad}");
         }
-        assert!(parse_rule("fe80::/10").is_some());
+        assert!(parse_list("fe80::/10").is_ok());
     }
 }
