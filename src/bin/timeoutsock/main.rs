@@ -31,8 +31,9 @@
 //! command gets exactly the signal dispositions and descriptors the wrapper
 //! was given.
 //!
-//! The files, one concern each: `cli` (options), `help` (the --help text), `preload` (finding
-//! the library, the LD_PRELOAD value), `command` (PATH search, exec),
+//! The files, one concern each: `cli` (options), `help` (the --help
+//! text), `preload` (finding the library, the LD_PRELOAD value), `command`
+//! (PATH search, exec),
 //! `reach` (can the preload work for the command: scripts, privileges,
 //! static, Go, architecture), `supervise` (the outside supervisor), `elf`
 //! (the ELF header reader), `text` (quoting, errno strings). `secs` and
