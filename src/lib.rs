@@ -18,7 +18,8 @@
 //! - [`sock`]: the resolved socket handle and the outcome type.
 //! - [`block`]: the single-socket deadline wait.
 //! - [`blocking`]: transfers, connect and accept built on `block`.
-//! - [`mux`]: poll, select and epoll waits with per-socket deadlines.
+//! - [`mux`]: poll, select and epoll waits with per-socket deadlines
+//!   (`mux/check.rs` the verdict and the wait loop, `mux/epoll.rs` epoll).
 //! - [`init`]: reads the environment at load into config, peers and log.
 //! - [`hooks`]: the exported `extern "C"` functions (thin).
 #![cfg_attr(not(test), no_std)]

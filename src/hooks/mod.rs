@@ -13,6 +13,7 @@
 //! same name; it only passes them on to that function (or to the matching
 //! socket call on the same buffers), so it is sound under libc's contract.
 
+mod epoll_waits;
 mod fds;
 mod fdsets;
 mod io;

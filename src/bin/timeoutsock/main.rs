@@ -31,8 +31,9 @@
 //! command gets exactly the signal dispositions and descriptors the wrapper
 //! was given.
 //!
-//! The files, one concern each: `cli` (options, help), `preload` (finding
-//! the library, the LD_PRELOAD value), `command` (PATH search, exec),
+//! The files, one concern each: `cli` (options), `help` (the --help
+//! text), `preload` (finding the library, the LD_PRELOAD value), `command`
+//! (PATH search, exec),
 //! `reach` (can the preload work for the command: scripts, privileges,
 //! static, Go, architecture), `supervise` (the outside supervisor), `elf`
 //! (the ELF header reader), `text` (quoting, errno strings). `secs` and
@@ -44,6 +45,7 @@
 mod cli;
 mod command;
 mod elf;
+mod help;
 #[path = "../../peerlist.rs"]
 #[allow(dead_code)]
 mod peerlist;
@@ -59,9 +61,10 @@ use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 
-use cli::{Action, Mode, help_text, parse_args};
+use cli::{Action, Mode, parse_args};
 use command::{exec, resolve_command};
 use elf::{ET_DYN, Libc, read_elf};
+use help::help_text;
 use preload::{Build, choose, find_libraries, host_has_glibc, preload_value};
 use reach::{Reach, Verdict, verdict};
 use text::{quote, strerror};

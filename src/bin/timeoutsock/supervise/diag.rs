@@ -91,21 +91,12 @@ impl Diag {
         cookie: u64,
     ) -> Result<(), i32> {
         let want = self.send(SOCK_DESTROY, NLM_F_ACK, family, local, peer, cookie)?;
-        let mut buf = [0u8; 256];
-        // bounded: a few stray messages at most, each read once
-        for _ in 0..8 {
-            let n = self.recv(&mut buf)?;
-            if n < 20 {
-                continue;
-            }
-            let kind = u16::from_ne_bytes([buf[4], buf[5]]);
-            let seq = u32::from_ne_bytes(buf[8..12].try_into().unwrap());
-            if kind == NLMSG_ERROR && seq == want {
-                let e = i32::from_ne_bytes(buf[16..20].try_into().unwrap());
-                return if e == 0 { Ok(()) } else { Err(-e) };
-            }
-        }
-        Err(libc::EIO)
+        self.answer(&mut [0u8; 256], want, |kind, m| {
+            (kind == NLMSG_ERROR).then(|| match nlmsg_errno(m) {
+                0 => Ok(()),
+                e => Err(-e),
+            })
+        })
     }
 
     /// The kernel timer of the TCP socket with this family, addresses and
@@ -120,10 +111,37 @@ impl Diag {
     ) -> Result<Timer, i32> {
         // No NLM_F_ACK: the answer is the message, or an error.
         let want = self.send(SOCK_DIAG_BY_FAMILY, 0, family, local, peer, cookie)?;
-        let mut buf = [0u8; 512];
+        self.answer(&mut [0u8; 512], want, |kind, msg| {
+            if kind == NLMSG_ERROR {
+                let e = nlmsg_errno(msg);
+                return Some(Err(if e == 0 { libc::EIO } else { -e }));
+            }
+            if kind == SOCK_DIAG_BY_FAMILY && msg.len() >= 16 + 56 {
+                // struct inet_diag_msg after the 16-byte header: family,
+                // state, timer, retrans, the 48-byte sockid, expires.
+                let m = &msg[16..];
+                return Some(Ok(Timer {
+                    kind: m[2],
+                    retrans: m[3],
+                    expires_ms: u32::from_ne_bytes(m[52..56].try_into().unwrap()),
+                }));
+            }
+            None
+        })
+    }
+
+    /// Reads the replies to request `want` into `buf` until `take(kind,
+    /// message)` gives the answer; messages of other requests and too
+    /// short ones are skipped. EIO when none came.
+    fn answer<T>(
+        &self,
+        buf: &mut [u8],
+        want: u32,
+        mut take: impl FnMut(u16, &[u8]) -> Option<Result<T, i32>>,
+    ) -> Result<T, i32> {
         // bounded: a few stray messages at most, each read once
         for _ in 0..8 {
-            let n = self.recv(&mut buf)?;
+            let n = self.recv(buf)?;
             if n < 20 {
                 continue;
             }
@@ -132,19 +150,8 @@ impl Diag {
             if seq != want {
                 continue;
             }
-            if kind == NLMSG_ERROR {
-                let e = i32::from_ne_bytes(buf[16..20].try_into().unwrap());
-                return Err(if e == 0 { libc::EIO } else { -e });
-            }
-            if kind == SOCK_DIAG_BY_FAMILY && n >= 16 + 56 {
-                // struct inet_diag_msg after the 16-byte header: family,
-                // state, timer, retrans, the 48-byte sockid, expires.
-                let m = &buf[16..];
-                return Ok(Timer {
-                    kind: m[2],
-                    retrans: m[3],
-                    expires_ms: u32::from_ne_bytes(m[52..56].try_into().unwrap()),
-                });
+            if let Some(r) = take(kind, &buf[..n]) {
+                return r;
             }
         }
         Err(libc::EIO)
@@ -232,4 +239,9 @@ impl Diag {
         }
         Ok(seq)
     }
+}
+
+/// The errno of an NLMSG_ERROR message (negative, 0 for an ack).
+fn nlmsg_errno(msg: &[u8]) -> i32 {
+    i32::from_ne_bytes(msg[16..20].try_into().unwrap())
 }
