@@ -302,7 +302,9 @@ fn a_mixed_tree_and_a_daemonized_grandchild_are_covered() {
     let e = finish_started(supervised(&["sh", "-c", &script]), 2.0 * (T + LATE) + 3.0);
     assert!(!e.killed && e.secs <= 2.0 * (T + LATE), "{e}");
     assert!(
-        e.err.contains("timeoutsock: poll on fd") && !e.out.contains("curl=0"),
+        e.err.contains("timeoutsock: curl[")
+            && e.err.contains("]: poll on fd")
+            && !e.out.contains("curl=0"),
         "curl not timed by the library\n{e}"
     );
     assert!(e.out.contains("go=1"), "Go client not supervised\n{e}");
@@ -356,7 +358,7 @@ fn pid_attaches_to_a_process_started_elsewhere() {
     assert_eq!(w.code, Some(0), "--pid ends when the process does\n{w}");
     assert!(
         w.err.contains(&format!(
-            "read on fd 3 ({V4}:{}) of pid {pid} (client-static) timed out after 1s: aborted",
+            "timeoutsock: client-static[{pid}]: read on fd 3 ({V4}:{}) timed out after 1s: aborted",
             silent.port
         )),
         "{w}"

@@ -332,8 +332,9 @@ impl Supervisor {
         self.log(sock, op, t, how);
     }
 
-    /// `timeoutsock: read on fd 3 (127.0.0.1:8080) of pid 42 (client)
-    /// timed out after 20s: aborted` — the library's line, plus the process.
+    /// `timeoutsock: client[42]: read on fd 3 (127.0.0.1:8080) timed out
+    /// after 20s: aborted` — the library's line (`PROGRAM[PID]: ...`, see
+    /// src/log.rs) for the supervised process, plus what was done.
     pub(super) fn log(&self, sock: &Sock, op: Op, t: u64, what: &str) {
         if !self.s.log {
             return;
@@ -342,24 +343,17 @@ impl Supervisor {
             .peer
             .map_or("peer unknown".to_string(), |p| p.to_string());
         let comm = self.procs.get(&sock.pid).map_or("?", |p| p.comm.as_str());
+        let who = format!(
+            "{}: {comm}[{}]: {} on fd {} ({peer})",
+            crate::PROG,
+            sock.pid,
+            op.name(),
+            sock.fd
+        );
         let line = if what == "user timeout armed" {
-            format!(
-                "{}: {} on fd {} ({peer}) of pid {} ({comm}): user timeout armed, fails after {}s",
-                crate::PROG,
-                op.name(),
-                sock.fd,
-                sock.pid,
-                secs_text(t)
-            )
+            format!("{who}: user timeout armed, fails after {}s", secs_text(t))
         } else {
-            format!(
-                "{}: {} on fd {} ({peer}) of pid {} ({comm}) timed out after {}s: {what}",
-                crate::PROG,
-                op.name(),
-                sock.fd,
-                sock.pid,
-                secs_text(t)
-            )
+            format!("{who} timed out after {}s: {what}", secs_text(t))
         };
         eprintln!("{line}");
     }
