@@ -43,7 +43,11 @@ static UNUSED const char *ename(int e)
     const char *n;
     if (e == 0)
         return "0";
+#ifdef __GLIBC__
     n = strerrorname_np(e);
+#else
+    n = NULL; /* musl has no strerrorname_np (muslclient.c) */
+#endif
     if (n)
         return n;
     snprintf(num, sizeof num, "E%d", e);

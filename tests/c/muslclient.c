@@ -15,42 +15,35 @@
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <time.h>
+
+#include "client.h"
 #include <unistd.h>
 
-static long now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1000L + t.tv_nsec / 1000000L;
-}
-
-static int report(const char *op, long ret, long t0) {
+static int result(const char *op, long ret, double t0) {
     int e = errno;
     printf("op=%s ret=%ld errno=%s elapsed_ms=%ld\n", op, ret,
-           ret < 0 ? (e == ETIMEDOUT ? "ETIMEDOUT" : strerror(e)) : "0", now_ms() - t0);
+           ret < 0 ? (e == ETIMEDOUT ? "ETIMEDOUT" : strerror(e)) : "0", (long)(now_ms() - t0));
     return ret < 0 ? 1 : 0;
 }
 
 int main(int argc, char **argv) {
     if (argc != 3) return 2;
     int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons(atoi(argv[1]));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct sockaddr_storage a;
+    socklen_t alen = make_addr("127.0.0.1", atoi(argv[1]), &a);
     const char *op = argv[2];
-    long t0 = now_ms();
-    int r = connect(s, (struct sockaddr *)&a, sizeof a);
-    if (strcmp(op, "connect") == 0 || r < 0) return report("connect", r, t0);
+    double t0 = now_ms();
+    int r = connect(s, (struct sockaddr *)&a, alen);
+    if (strcmp(op, "connect") == 0 || r < 0) return result("connect", r, t0);
     char b[16];
     t0 = now_ms();
-    if (strcmp(op, "recv") == 0) return report(op, recv(s, b, sizeof b, 0), t0);
-    if (strcmp(op, "read") == 0) return report(op, read(s, b, sizeof b), t0);
+    if (strcmp(op, "recv") == 0) return result(op, recv(s, b, sizeof b, 0), t0);
+    if (strcmp(op, "read") == 0) return result(op, read(s, b, sizeof b), t0);
     if (strcmp(op, "poll") == 0) {
         struct pollfd p = {s, POLLIN, 0};
         int n = poll(&p, 1, -1);
         if (n == 1) n = recv(s, b, sizeof b, 0); /* ready: the error is in recv */
-        return report(op, n, t0);
+        return result(op, n, t0);
     }
     if (strcmp(op, "select") == 0) {
         fd_set f;
@@ -58,7 +51,7 @@ int main(int argc, char **argv) {
         FD_SET(s, &f);
         int n = select(s + 1, &f, NULL, NULL, NULL);
         if (n == 1) n = recv(s, b, sizeof b, 0);
-        return report(op, n, t0);
+        return result(op, n, t0);
     }
     if (strcmp(op, "epoll") == 0) {
         int ep = epoll_create1(0);
@@ -66,7 +59,7 @@ int main(int argc, char **argv) {
         epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev);
         int n = epoll_wait(ep, &ev, 1, -1);
         if (n == 1) n = recv(s, b, sizeof b, 0);
-        return report(op, n, t0);
+        return result(op, n, t0);
     }
     return 2;
 }

@@ -16,11 +16,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
-static long now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1000L + t.tv_nsec / 1000000L;
-}
+#include "client.h"
 
 int main(int argc, char **argv) {
     if (argc != 2) return 2;
@@ -30,17 +26,14 @@ int main(int argc, char **argv) {
         return 2;
     }
     int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons(atoi(argv[1]));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(s, (struct sockaddr *)&a, sizeof a) < 0) {
+    struct sockaddr_storage a;
+    socklen_t alen = make_addr("127.0.0.1", atoi(argv[1]), &a);
+    if (connect(s, (struct sockaddr *)&a, alen) < 0) {
         perror("connect");
         return 2;
     }
     char b[16];
-    long t0 = now_ms();
+    double t0 = now_ms();
     struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
     io_uring_prep_recv(sqe, s, b, sizeof b, 0);
     io_uring_submit(&ring);
@@ -53,6 +46,6 @@ int main(int argc, char **argv) {
     int res = cqe->res;
     io_uring_cqe_seen(&ring, cqe);
     printf("op=uring_recv ret=%d errno=%s elapsed_ms=%ld\n", res,
-           res < 0 ? strerror(-res) : "0", now_ms() - t0);
+           res < 0 ? strerror(-res) : "0", (long)(now_ms() - t0));
     return res < 0 ? 1 : 0;
 }
