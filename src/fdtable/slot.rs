@@ -209,7 +209,7 @@ impl Slot {
     /// A connect of ours is about to set O_NONBLOCK on top of the
     /// program's flags (which lack it): the class becomes `BORROWED`, and
     /// every hook that sees it takes O_NONBLOCK off again first (see
-    /// `blocking::give_back`). False if the socket is not a plain TCP
+    /// `blocking::connect::give_back`). False if the socket is not a plain TCP
     /// socket (nothing lent).
     pub fn lend_flags(&self) -> bool {
         self.class
