@@ -31,6 +31,12 @@ pub unsafe fn connect(sock: Sock, addr: *const sockaddr, len: socklen_t, t: Nano
     let Some(slot) = sock.slot() else {
         return Err(Fail::Bypass);
     };
+    if slot.known(Dir::Out).is_some_and(|k| k.nonblocking) {
+        // Non-blocking, as the trust cache knows: the program waits itself
+        // (no fcntl(F_GETFL) to learn it).
+        saved.restore();
+        return Err(Fail::Bypass);
+    }
     let Some(fl) = lend(&sock, slot) else {
         saved.restore();
         return Err(Fail::Bypass);

@@ -6,11 +6,12 @@
 //! deadline, even if another thread takes the data that poll announced. The
 //! descriptor's file status flags are never touched by transfers.
 
-use crate::block::{own_deadline, wait};
+use crate::block::{own_deadline, own_deadline_known, wait};
+use crate::fdtable::trust::RECHECK_MS;
 use crate::fdtable::{self, Slot};
 use crate::sock::{Fail, Outcome, Sock};
-use crate::sys::sockopt::{queued_in, status_flags};
-use crate::sys::{Dir, Nanos, SavedErrno, errno};
+use crate::sys::sockopt::{own_timeout, queued_in, status_flags};
+use crate::sys::{Dir, Instant, Nanos, SavedErrno, errno};
 use libc::{c_int, ssize_t};
 
 /// What a transfer must move before it returns, as the blocking kernel
@@ -73,7 +74,10 @@ const PEEK_RECHECK_MS: i32 = 10;
 /// returns what the system call returned. The call returns when the
 /// blocking kernel call would (see `Want`, from `dir` and the call's
 /// `flags`). `total` is asked only after the first attempt: the kernel
-/// checks the caller's iovec or msghdr first.
+/// checks the caller's iovec or msghdr first. `len`: the total when it is
+/// the call's length argument (no memory read), which allows a read to
+/// poll before its first attempt (see `transfer_attentive`).
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub fn transfer<F: FnMut(usize) -> ssize_t>(
     op: &'static str,
@@ -82,16 +86,27 @@ pub fn transfer<F: FnMut(usize) -> ssize_t>(
     t: Nanos,
     total: impl Fn() -> usize,
     flags: c_int,
+    len: Option<usize>,
     mut attempt: F,
 ) -> Outcome {
+    if dir == Dir::Out
+        && let Some(s) = sock.slot()
+    {
+        // A write after a read that waited: a request/response turn.
+        s.wrote();
+    }
     if sock.slot().is_some_and(|s| s.needs_attention()) {
-        return transfer_attentive(op, sock, dir, t, total, flags, attempt);
+        return transfer_attentive(op, sock, dir, t, total, flags, len, attempt);
     }
     first_attempt(op, sock, dir, t, total, flags, 1, &mut attempt)
 }
 
-/// A transfer on a socket with an error kept for this call, or a
-/// low-water mark (SO_RCVLOWAT > 1) the call must wait for.
+/// A transfer on a socket with an error kept for this call, a low-water
+/// mark (SO_RCVLOWAT > 1) the call must wait for, or a read armed to poll
+/// first: on a trusted blocking socket (`fdtable::trust`), after a read
+/// that had to wait and a write since (a request/response turn), the reply
+/// is most likely not there yet: poll, then read (one system call added
+/// instead of three; a wrong guess costs the poll).
 #[cold]
 #[inline(never)]
 #[allow(clippy::too_many_arguments)]
@@ -102,6 +117,7 @@ fn transfer_attentive<F: FnMut(usize) -> ssize_t>(
     t: Nanos,
     total: impl Fn() -> usize,
     flags: c_int,
+    len: Option<usize>,
     mut attempt: F,
 ) -> Outcome {
     let slot = sock.slot();
@@ -112,6 +128,17 @@ fn transfer_attentive<F: FnMut(usize) -> ssize_t>(
         Dir::In => slot.map_or(1, |s| s.lowat()),
         Dir::Out => 1,
     };
+    if dir == Dir::In
+        && let (Some(s), Some(n)) = (slot, len)
+        && s.take_poll_first()
+        && n > 0
+        && lowat <= 1
+        && flags & (libc::MSG_PEEK | libc::MSG_WAITALL) == 0
+        && s.known(Dir::In).is_some_and(|k| !k.nonblocking)
+    {
+        let saved = SavedErrno::save();
+        return transfer_slow(op, sock, dir, t, n, Want::Some, 1, 0, saved, &mut attempt);
+    }
     first_attempt(op, sock, dir, t, total, flags, lowat, &mut attempt)
 }
 
@@ -224,33 +251,67 @@ fn transfer_slow(
             Err(Fail::Errno(e))
         }
     };
-    let fl = match status_flags(sock.fd) {
-        Ok(fl) => fl,
-        Err(e) => return finish(done, e),
-    };
-    if fl & libc::O_NONBLOCK != 0 {
+    // What the trust cache knows (a socket only this process controls), or
+    // the kernel's word: the mode, then the program's own timeout.
+    let known = sock.slot().and_then(|s| s.known(dir));
+    let start = Instant::now();
+    let (mut recheck, mut own) = match known {
         // The program manages this socket itself: its answer is EAGAIN
         // (or the partial count), exactly what the kernel said.
-        return finish(done, libc::EAGAIN);
-    }
+        Some(k) if k.nonblocking => return finish(done, libc::EAGAIN),
+        Some(k) => (true, own_deadline_known(&sock, dir, k.own, start)),
+        None => {
+            match status_flags(sock.fd) {
+                Ok(fl) if fl & libc::O_NONBLOCK != 0 => return finish(done, libc::EAGAIN),
+                Ok(_) => {}
+                Err(e) => return finish(done, e),
+            }
+            (false, own_deadline(&sock, dir))
+        }
+    };
     let target = want.target(total, lowat);
-    let own = own_deadline(&sock, dir);
     let local = Slot::new();
     let slot = sock.slot_or(&local);
+    if dir == Dir::In && known.is_some() {
+        slot.note_read_waited();
+    }
     let clock = slot.clock(dir);
     let peek = want.peek();
     loop {
         // Peeking at bytes already queued, poll would answer at once: wait
         // for an error or the peer's end only, and look again now and then.
-        let (events, cap) = if peek && done > 0 {
+        let (events, mut cap) = if peek && done > 0 {
             (libc::POLLRDHUP, PEEK_RECHECK_MS)
         } else if peek {
             (dir.poll_events() | libc::POLLRDHUP, -1)
         } else {
             (dir.poll_events(), -1)
         };
+        if recheck && !(0..=RECHECK_MS).contains(&cap) {
+            cap = RECHECK_MS;
+        }
         let mut last = false;
         match wait(&sock, events, cap, t, own, slot, clock) {
+            Ok(0) if recheck => {
+                // Waited RECHECK_MS on cached knowledge: ask the kernel
+                // once (a raw system call may have changed the mode or the
+                // timeout behind the hooks); from now on as for any socket.
+                recheck = false;
+                match status_flags(sock.fd) {
+                    Ok(fl) if fl & libc::O_NONBLOCK != 0 => {
+                        slot.untrust();
+                        return finish(done, libc::EAGAIN);
+                    }
+                    Ok(_) => {}
+                    Err(e) => return finish(done, e),
+                }
+                let kernel = own_deadline_known(&sock, dir, own_timeout(sock.fd, dir), start);
+                if kernel != own {
+                    slot.untrust();
+                    own = kernel;
+                }
+                continue;
+            }
             Ok(rev) if peek && rev & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0 => {
                 // The peer ended (or the connection failed): what is queued
                 // now is all a blocking peek would see.

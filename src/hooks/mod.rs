@@ -16,6 +16,7 @@
 mod fds;
 mod fdsets;
 mod io;
+mod procs;
 mod waits;
 
 use crate::classify::{self, hint};
