@@ -25,6 +25,16 @@ pub fn own_deadline(sock: &Sock, dir: Dir) -> Deadline {
     }
 }
 
+/// The program's own timeout `own` for this direction, as cached or read,
+/// as a deadline from `start` (NEVER when none, or when it is the
+/// library's own, see `own_deadline`).
+pub fn own_deadline_known(sock: &Sock, dir: Dir, own: Option<Nanos>, start: Instant) -> Deadline {
+    if own.is_none() || sock.slot().is_some_and(|s| s.own_timeout_is_ours(dir)) {
+        return Deadline::NEVER;
+    }
+    Deadline::after(start, own)
+}
+
 /// Waits for `dir` on `sock`. `t` is the idle timeout, `own` the
 /// program's own per-call deadline, `clock` the direction's idle clock in
 /// `slot`. When the idle deadline passes, the peer's progress

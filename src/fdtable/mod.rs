@@ -20,6 +20,7 @@ pub mod clock;
 pub mod epoll;
 pub mod memo;
 pub mod slot;
+pub mod trust;
 pub mod vfork;
 
 pub use clock::Clock;
@@ -185,6 +186,14 @@ pub fn retire(fd: c_int) {
     }
 }
 
+/// `fd` may be shared with another process from now on (sent over
+/// SCM_RIGHTS): nothing is cached about it any more (see `trust`).
+pub fn untrust(fd: c_int) {
+    if let Some(s) = slot(fd) {
+        s.untrust();
+    }
+}
+
 /// `new` now refers to what `old` refers to.
 pub fn copy(old: c_int, new: c_int) {
     if old == new || new < 0 {
@@ -195,6 +204,10 @@ pub fn copy(old: c_int, new: c_int) {
         BORROWED => TCP,
         c => c,
     };
+    // Both numbers refer to one file now: nothing cached (see trust).
+    if let Some(o) = slot(old) {
+        o.untrust();
+    }
     set(new, class);
     if let (Some(o), Some(n)) = (slot(old), slot(new)) {
         n.copy_flags(o);

@@ -58,6 +58,12 @@ pub struct Slot {
     /// Where the program connected it (for the log while still connecting,
     /// when getpeername has nothing): address words and port | 1 << 16.
     dest: [AtomicU64; 3],
+    /// What may be cached about a socket only this process controls
+    /// (`super::trust`): flags and epochs; and the program's own timeouts
+    /// (ns, 0: none), meaningful only while trusted.
+    pub(super) trust: AtomicU64,
+    pub(super) own_rx: AtomicU64,
+    pub(super) own_tx: AtomicU64,
     /// Receiving (and accepting): progress is bytes received.
     rx: Clock,
     /// Sending (and connecting): progress is bytes the peer acknowledged;
@@ -71,8 +77,13 @@ impl Default for Slot {
     }
 }
 
-/// The pending-error half of `Slot::attention`.
-const LOW: u64 = 0xffff_ffff;
+/// The pending-error part of `Slot::attention`.
+const LOW: u64 = 0x7fff_ffff;
+/// The low half of `Slot::attention`: the pending error and `POLL_FIRST`.
+const HALF: u64 = 0xffff_ffff;
+/// In `Slot::attention`: the next read polls before its first attempt (a
+/// request/response turn on a trusted blocking socket, see `trust`).
+const POLL_FIRST: u64 = 1 << 31;
 
 fn ours_bit(dir: Dir) -> u8 {
     match dir {
@@ -100,6 +111,9 @@ impl Slot {
             ep_next: AtomicU64::new(0),
             ep_joined: AtomicU64::new(0),
             dest: [const { AtomicU64::new(0) }; 3],
+            trust: AtomicU64::new(0),
+            own_rx: AtomicU64::new(0),
+            own_tx: AtomicU64::new(0),
             rx: Clock::new(),
             tx: Clock::new(),
         }
@@ -203,13 +217,24 @@ impl Slot {
         let high = if v > 1 { (v as u32 as u64) << 32 } else { 0 };
         let _ = self
             .attention
-            .fetch_update(Relaxed, Relaxed, |a| Some(a & LOW | high));
+            .fetch_update(Relaxed, Relaxed, |a| Some(a & HALF | high));
+    }
+
+    /// The next read polls before its first attempt.
+    pub fn arm_poll_first(&self) {
+        self.attention.fetch_or(POLL_FIRST, Relaxed);
+    }
+
+    /// Was a poll-first read armed? Disarms it.
+    pub fn take_poll_first(&self) -> bool {
+        self.attention.load(Relaxed) & POLL_FIRST != 0
+            && self.attention.fetch_and(!POLL_FIRST, Relaxed) & POLL_FIRST != 0
     }
 
     /// A connect of ours is about to set O_NONBLOCK on top of the
     /// program's flags (which lack it): the class becomes `BORROWED`, and
     /// every hook that sees it takes O_NONBLOCK off again first (see
-    /// `blocking::give_back`). False if the socket is not a plain TCP
+    /// `blocking::connect::give_back`). False if the socket is not a plain TCP
     /// socket (nothing lent).
     pub fn lend_flags(&self) -> bool {
         self.class
@@ -232,7 +257,7 @@ impl Slot {
         if self.attention.load(Relaxed) & LOW == 0 {
             return None;
         }
-        Some(self.attention.fetch_and(!LOW, Relaxed) as u32 as c_int).filter(|&e| e != 0)
+        Some((self.attention.fetch_and(!LOW, Relaxed) & LOW) as c_int).filter(|&e| e != 0)
     }
 
     /// When the peer last made progress, as far as we know (Instant(0):
@@ -342,6 +367,7 @@ impl Slot {
         self.ep_next.store(0, Relaxed);
         self.ep_joined.store(0, Relaxed);
         self.dest[2].store(0, Relaxed);
+        self.trust.store(0, Relaxed);
         self.rx.reset();
         self.tx.reset();
     }

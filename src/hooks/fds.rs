@@ -131,6 +131,16 @@ unsafe fn accept_tracked(
         // An accepted socket inherits the listener's options.
         if let (Some(l), Some(n)) = (fdtable::slot(fd), fdtable::slot(r)) {
             n.set_lowat(l.lowat_set());
+            // Made here, with the listener's own timeouts when they are
+            // known (a listener shared with other processes: not trusted).
+            if let (TCP, Some(own)) = (class, l.known_timeouts()) {
+                let f = flags.unwrap_or(0);
+                n.trust_new(
+                    f & libc::SOCK_NONBLOCK != 0,
+                    f & libc::SOCK_CLOEXEC != 0,
+                    own,
+                );
+            }
         }
     }
     r
@@ -162,7 +172,12 @@ tracked_hook! {
     via socket_tracked {
         // SAFETY: the caller's arguments, passed on unchanged.
         let r = unsafe { real::socket(domain, ty, proto) };
-        fdtable::set(r, classify::class_for(domain, ty, proto));
+        let class = classify::class_for(domain, ty, proto);
+        fdtable::set(r, class);
+        if class == TCP && let Some(s) = fdtable::slot(r) {
+            // Made here: its mode and own timeouts can be cached (trust).
+            s.trust_new(ty & libc::SOCK_NONBLOCK != 0, ty & libc::SOCK_CLOEXEC != 0, (0, 0));
+        }
         r
     }
 }
@@ -197,48 +212,6 @@ tracked_hook! {
         // SAFETY: the caller's argument, passed on unchanged.
         unsafe { real::close(fd) }
     }
-}
-
-/// A vfork child shares the parent's memory, and with it this library's
-/// descriptor table, but not the parent's descriptors (see
-/// `fdtable::vfork`). vfork itself is left exactly as it is (shared memory,
-/// the parent waiting for exec or _exit): the real function is reached by a
-/// jump, with no frame of ours on the stack the child shares.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn vfork() -> libc::pid_t {
-    if ENABLED.load(Relaxed) {
-        fdtable::vfork::begin();
-    }
-    // SAFETY: no arguments; the real vfork.
-    unsafe { real::vfork() }
-}
-
-/// A fork child gets its own copy of the table: a vfork note inherited
-/// from the parent (set when the parent vforked and has not changed the
-/// table since) must not freeze it. glibc's fork reaches _Fork internally,
-/// so both entry points are hooked; nothing is registered with
-/// pthread_atfork.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn fork() -> libc::pid_t {
-    // SAFETY: no arguments; the real fork.
-    forked(unsafe { real::fork() })
-}
-
-/// `_Fork` (glibc 2.34): fork without the atfork handlers, see `fork`.
-#[unsafe(no_mangle)]
-#[allow(non_snake_case)]
-pub unsafe extern "C" fn _Fork() -> libc::pid_t {
-    // SAFETY: no arguments; the real _Fork.
-    forked(unsafe { real::_Fork() })
-}
-
-/// What a fork returned: 0 in the child, which clears its vfork note.
-#[inline(always)]
-fn forked(pid: libc::pid_t) -> libc::pid_t {
-    if pid == 0 {
-        fdtable::vfork::forked();
-    }
-    pid
 }
 
 /// glibc's closefrom closes with the close_range system call directly, not
@@ -317,28 +290,70 @@ fn is_dup(cmd: c_int) -> bool {
 // fcntl is variadic in C; on 64-bit Linux (checked in `sys`) the optional
 // third argument travels in a register as a pointer-sized integer, so
 // taking it as `usize` and passing it on unchanged is ABI-compatible.
+/// Does an fcntl command need the hook: a duplication, or a change of the
+/// mode or close-on-exec flag (kept in the trust cache)?
+#[inline(always)]
+fn fcntl_noted(cmd: c_int) -> bool {
+    is_dup(cmd) || cmd == libc::F_SETFL || cmd == libc::F_SETFD
+}
+
+/// After an fcntl through a hook: duplicates refer to one file, and the
+/// trust cache follows F_SETFL (O_NONBLOCK) and F_SETFD (FD_CLOEXEC).
+fn fcntl_done(fd: c_int, cmd: c_int, arg: usize, r: c_int) -> c_int {
+    if is_dup(cmd) {
+        return copied(fd, r);
+    }
+    if let (0.., Some(s)) = (r, fdtable::slot(fd)) {
+        match cmd {
+            libc::F_SETFL => s.note_nonblocking(arg as c_int & libc::O_NONBLOCK != 0),
+            libc::F_SETFD => s.note_cloexec(arg as c_int & libc::FD_CLOEXEC != 0),
+            _ => {}
+        }
+    }
+    r
+}
+
 tracked_hook! {
     fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int;
-    pass if !is_dup(cmd) && fdtable::hint(fd) != BORROWED;
-    /// F_DUPFD*, or any command on a socket whose flags a connect of ours
-    /// holds (F_GETFL must say the program's flags, F_SETFL set them).
+    pass if !fcntl_noted(cmd) && fdtable::hint(fd) != BORROWED;
+    /// F_DUPFD*, F_SETFL, F_SETFD, or any command on a socket whose flags
+    /// a connect of ours holds (F_GETFL must say the program's flags,
+    /// F_SETFL set them).
     via fcntl_tracked {
         dup_begins(fd, -1);
         // SAFETY: the caller's arguments, passed on unchanged.
         let r = unsafe { real::fcntl(fd, cmd, arg) };
-        if is_dup(cmd) { copied(fd, r) } else { r }
+        fcntl_done(fd, cmd, arg, r)
     }
 }
 
 tracked_hook! {
     /// glibc's large-file name for fcntl; some programs link against it.
     fn fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int;
-    pass if !is_dup(cmd) && fdtable::hint(fd) != BORROWED;
+    pass if !fcntl_noted(cmd) && fdtable::hint(fd) != BORROWED;
     via fcntl64_tracked {
         dup_begins(fd, -1);
         // SAFETY: the caller's arguments, passed on unchanged.
         let r = unsafe { real::fcntl64(fd, cmd, arg) };
-        if is_dup(cmd) { copied(fd, r) } else { r }
+        fcntl_done(fd, cmd, arg, r)
+    }
+}
+
+// ioctl is variadic in C too: the third argument as a pointer-sized
+// integer, as for fcntl.
+tracked_hook! {
+    fn ioctl(fd: c_int, req: libc::c_ulong, arg: usize) -> c_int;
+    pass if req != libc::FIONBIO as libc::c_ulong;
+    /// FIONBIO switches the mode as F_SETFL does: the trust cache follows.
+    via ioctl_fionbio {
+        // SAFETY: the caller's arguments, passed on unchanged.
+        let r = unsafe { real::ioctl(fd, req, arg) };
+        if let (0, Some(s), false) = (r, fdtable::slot(fd), arg == 0) {
+            // SAFETY: the kernel just read an int there (FIONBIO's argument).
+            let on = unsafe { (arg as *const c_int).read_unaligned() } != 0;
+            s.note_nonblocking(on);
+        }
+        r
     }
 }
 
@@ -429,19 +444,24 @@ fn has_own_error(fd: c_int) -> bool {
     fdtable::slot(fd).is_some_and(|s| s.class() == ABORTED || s.has_pending())
 }
 
-/// The direction of SO_RCVTIMEO / SO_SNDTIMEO.
-fn timeo_dir(name: c_int) -> Dir {
-    if name == libc::SO_RCVTIMEO {
-        Dir::In
-    } else {
-        Dir::Out
+/// The 64-bit-time option numbers (`SO_RCVTIMEO_NEW`, `SO_SNDTIMEO_NEW`)
+/// that glibc uses with `_TIME_BITS=64`: the same timeouts.
+const SO_RCVTIMEO_NEW: c_int = 66;
+const SO_SNDTIMEO_NEW: c_int = 67;
+
+/// The direction of an own-timeout option, if `name` is one.
+#[inline(always)]
+fn timeo_dir(name: c_int) -> Option<Dir> {
+    match name {
+        libc::SO_RCVTIMEO | SO_RCVTIMEO_NEW => Some(Dir::In),
+        libc::SO_SNDTIMEO | SO_SNDTIMEO_NEW => Some(Dir::Out),
+        _ => None,
     }
 }
 
 tracked_hook! {
     fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_int;
-    pass if level != libc::SOL_SOCKET
-        || (name != libc::SO_RCVTIMEO && name != libc::SO_SNDTIMEO && name != libc::SO_RCVLOWAT);
+    pass if level != libc::SOL_SOCKET || (timeo_dir(name).is_none() && name != libc::SO_RCVLOWAT);
     /// The program sets its own kernel timeout: from now on it is the
     /// program's, even where fdopen had put ours. Or its low-water mark,
     /// which a timed receive waits for as the kernel would.
@@ -454,8 +474,13 @@ tracked_hook! {
                 if let Some(v) = crate::sys::sockopt::socket_int(fd, libc::SO_RCVLOWAT) {
                     s.set_lowat(v);
                 }
-            } else {
-                s.mark_own_timeout_ours(timeo_dir(name), false);
+            } else if let Some(dir) = timeo_dir(name) {
+                s.mark_own_timeout_ours(dir, false);
+                // The kernel's value (it rounds), for the trust cache.
+                if s.known(dir).is_some() {
+                    let t = keeping_errno(|| own_timeout(fd, dir));
+                    s.note_own_timeout(dir, t.map_or(0, |t| t.0));
+                }
             }
         }
         r

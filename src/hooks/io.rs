@@ -41,7 +41,7 @@ macro_rules! timed_hook {
     (
         fn $name:ident($fd:ident: c_int $(, $arg:ident: $ty:ty)*) via $timed_fn:ident as $op:literal;
         timeout $ns:ident, flags $flags:expr, pass if $pass:expr;
-        transfer $dir:expr, $total:expr, flags $tflags:expr, |$done:ident| $attempt:expr
+        transfer $dir:expr, $total:expr, flags $tflags:expr, len $len:expr, |$done:ident| $attempt:expr
     ) => {
         #[unsafe(no_mangle)]
         pub unsafe extern "C" fn $name($fd: c_int $(, $arg: $ty)*) -> ssize_t {
@@ -71,7 +71,7 @@ macro_rules! timed_hook {
             let total = move || unsafe { $total };
             // SAFETY: each attempt stays within the caller's buffers.
             let attempt = move |$done: usize| unsafe { $attempt };
-            count(blocking::transfer($op, sock, $dir, t, total, $tflags, attempt), real)
+            count(blocking::transfer($op, sock, $dir, t, total, $tflags, $len, attempt), real)
         }
     };
 }
@@ -81,7 +81,7 @@ macro_rules! timed_hook {
 timed_hook! {
     fn read(fd: c_int, buf: *mut c_void, n: size_t) via read_timed as "read";
     timeout READ_NS, flags 0, pass if false;
-    transfer Dir::In, n, flags 0,
+    transfer Dir::In, n, flags 0, len Some(n),
         |d| real::recv(fd, at(buf, d), n - d, libc::MSG_DONTWAIT)
 }
 
@@ -89,21 +89,21 @@ timed_hook! {
 timed_hook! {
     fn __read_chk(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t) via read_chk_timed as "read";
     timeout READ_NS, flags 0, pass if n > buflen;
-    transfer Dir::In, n, flags 0,
+    transfer Dir::In, n, flags 0, len Some(n),
         |d| real::recv(fd, at(buf, d), n - d, libc::MSG_DONTWAIT)
 }
 
 timed_hook! {
     fn readv(fd: c_int, iov: *const iovec, cnt: c_int) via readv_timed as "readv";
     timeout READ_NS, flags 0, pass if !(0..=IOV_MAX).contains(&cnt);
-    transfer Dir::In, iov_total(iov_slice(iov, cnt)), flags 0,
+    transfer Dir::In, iov_total(iov_slice(iov, cnt)), flags 0, len None,
         |d| msg_attempt(fd, &mut iov_msg(iov, cnt), 0, d, Dir::In)
 }
 
 timed_hook! {
     fn recv(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int) via recv_timed as "recv";
     timeout READ_NS, flags flags, pass if false;
-    transfer Dir::In, n, flags flags,
+    transfer Dir::In, n, flags flags, len Some(n),
         |d| real::recv(fd, at(buf, d), n - d, flags | libc::MSG_DONTWAIT)
 }
 
@@ -111,7 +111,7 @@ timed_hook! {
     fn __recv_chk(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t, flags: c_int)
         via recv_chk_timed as "recv";
     timeout READ_NS, flags flags, pass if n > buflen;
-    transfer Dir::In, n, flags flags,
+    transfer Dir::In, n, flags flags, len Some(n),
         |d| real::recv(fd, at(buf, d), n - d, flags | libc::MSG_DONTWAIT)
 }
 
@@ -121,7 +121,7 @@ timed_hook! {
         addr: *mut sockaddr, len: *mut socklen_t
     ) via recvfrom_timed as "recvfrom";
     timeout READ_NS, flags flags, pass if false;
-    transfer Dir::In, n, flags flags,
+    transfer Dir::In, n, flags flags, len Some(n),
         |d| real::recvfrom(fd, at(buf, d), n - d, flags | libc::MSG_DONTWAIT, addr, len)
 }
 
@@ -131,7 +131,7 @@ timed_hook! {
         addr: *mut sockaddr, len: *mut socklen_t
     ) via recvfrom_chk_timed as "recvfrom";
     timeout READ_NS, flags flags, pass if n > buflen;
-    transfer Dir::In, n, flags flags,
+    transfer Dir::In, n, flags flags, len Some(n),
         |d| real::recvfrom(fd, at(buf, d), n - d, flags | libc::MSG_DONTWAIT, addr, len)
 }
 
@@ -157,7 +157,7 @@ unsafe fn recvmsg_tracked(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t 
                 || unsafe { iov_total(iov_slice((*msg).msg_iov, (*msg).msg_iovlen as c_int)) };
             // SAFETY: each attempt stays within the caller's buffers.
             let attempt = |d| unsafe { msg_attempt(fd, msg, flags, d, Dir::In) };
-            blocking::transfer("recvmsg", sock, Dir::In, t, total, flags, attempt)
+            blocking::transfer("recvmsg", sock, Dir::In, t, total, flags, None, attempt)
         });
         if outcome != Err(Fail::Bypass) {
             return count(outcome, || -1);
@@ -175,6 +175,15 @@ unsafe fn recvmsg_tracked(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t 
 /// Descriptors that arrive over SCM_RIGHTS take numbers whose slots may be
 /// stale: forget them, they are classified when first used.
 unsafe fn note_received_fds(msg: *mut msghdr) {
+    // SAFETY: per the caller.
+    unsafe { each_sent_fd(msg, &mut |fd| fdtable::set(fd, UNKNOWN)) }
+}
+
+/// Calls `f` with each descriptor carried by `msg`'s SCM_RIGHTS messages.
+///
+/// # Safety
+/// `msg` and its control area must be valid (a successful call read them).
+unsafe fn each_sent_fd(msg: *mut msghdr, f: &mut dyn FnMut(c_int)) {
     // SAFETY: per the caller, msg and its control area are valid; the CMSG
     // macros stay inside msg_control/msg_controllen.
     unsafe {
@@ -187,7 +196,7 @@ unsafe fn note_received_fds(msg: *mut msghdr) {
                 let data = libc::CMSG_DATA(c) as *const c_int;
                 let bytes = ((*c).cmsg_len as usize).saturating_sub(libc::CMSG_LEN(0) as usize);
                 for i in 0..bytes / core::mem::size_of::<c_int>() {
-                    fdtable::set(data.add(i).read_unaligned(), UNKNOWN);
+                    f(data.add(i).read_unaligned());
                 }
             }
             c = libc::CMSG_NXTHDR(msg, c);
@@ -202,21 +211,21 @@ unsafe fn note_received_fds(msg: *mut msghdr) {
 timed_hook! {
     fn write(fd: c_int, buf: *const c_void, n: size_t) via write_timed as "write";
     timeout WRITE_NS, flags 0, pass if false;
-    transfer Dir::Out, n, flags 0,
+    transfer Dir::Out, n, flags 0, len None,
         |d| real::send(fd, at(buf, d), n - d, libc::MSG_DONTWAIT)
 }
 
 timed_hook! {
     fn writev(fd: c_int, iov: *const iovec, cnt: c_int) via writev_timed as "writev";
     timeout WRITE_NS, flags 0, pass if !(0..=IOV_MAX).contains(&cnt);
-    transfer Dir::Out, iov_total(iov_slice(iov, cnt)), flags 0,
+    transfer Dir::Out, iov_total(iov_slice(iov, cnt)), flags 0, len None,
         |d| msg_attempt(fd, &mut iov_msg(iov, cnt), 0, d, Dir::Out)
 }
 
 timed_hook! {
     fn send(fd: c_int, buf: *const c_void, n: size_t, flags: c_int) via send_timed as "send";
     timeout WRITE_NS, flags flags, pass if false;
-    transfer Dir::Out, n, flags 0,
+    transfer Dir::Out, n, flags 0, len None,
         |d| real::send(fd, at(buf, d), n - d, flags | libc::MSG_DONTWAIT)
 }
 
@@ -227,13 +236,45 @@ timed_hook! {
         addr: *const sockaddr, len: socklen_t
     ) via sendto_timed as "sendto";
     timeout WRITE_NS, flags flags, pass if flags & MSG_FASTOPEN != 0;
-    transfer Dir::Out, n, flags 0,
+    transfer Dir::Out, n, flags 0, len None,
         |d| real::sendto(fd, at(buf, d), n - d, flags | libc::MSG_DONTWAIT, addr, len)
 }
 
-timed_hook! {
-    fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) via sendmsg_timed as "sendmsg";
-    timeout WRITE_NS, flags flags, pass if flags & MSG_FASTOPEN != 0 || msg.is_null();
-    transfer Dir::Out, iov_total(iov_slice((*msg).msg_iov, (*msg).msg_iovlen as c_int)), flags 0,
-        |d| msg_attempt(fd, msg as *mut msghdr, flags, d, Dir::Out)
+/// sendmsg: timed on TCP sockets; on any other socket, once some socket
+/// is trusted (`fdtable::trust`), the descriptors it sends over SCM_RIGHTS
+/// stop being trusted (another process may change their mode).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
+    let timed = flags & MSG_FASTOPEN == 0 && !msg.is_null() && may_time(fd, &WRITE_NS, flags);
+    if !timed && !fdtable::trust::ANY.load(Relaxed) {
+        // SAFETY: the caller's arguments, passed on unchanged.
+        return unsafe { real::sendmsg(fd, msg, flags) };
+    }
+    // SAFETY: as above.
+    unsafe { sendmsg_tracked(fd, msg, flags, timed) }
+}
+
+#[inline(never)]
+unsafe fn sendmsg_tracked(fd: c_int, msg: *const msghdr, flags: c_int, timed: bool) -> ssize_t {
+    if timed {
+        let outcome = resolve(fd, &WRITE_NS, flags).and_then(|(sock, t)| {
+            // SAFETY: read only after the first attempt: the kernel read
+            // this msghdr and its iov array then.
+            let total =
+                || unsafe { iov_total(iov_slice((*msg).msg_iov, (*msg).msg_iovlen as c_int)) };
+            // SAFETY: each attempt stays within the caller's buffers.
+            let attempt = |d| unsafe { msg_attempt(fd, msg as *mut msghdr, flags, d, Dir::Out) };
+            blocking::transfer("sendmsg", sock, Dir::Out, t, total, 0, None, attempt)
+        });
+        if outcome != Err(Fail::Bypass) {
+            return count(outcome, || -1);
+        }
+    }
+    // SAFETY: the caller's arguments, passed on unchanged.
+    let r = unsafe { real::sendmsg(fd, msg, flags) };
+    if r >= 0 {
+        // SAFETY: sendmsg succeeded, so msg and its control area are valid.
+        unsafe { each_sent_fd(msg as *mut msghdr, &mut |sent| fdtable::untrust(sent)) };
+    }
+    r
 }

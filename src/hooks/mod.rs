@@ -17,6 +17,7 @@ mod epoll_waits;
 mod fds;
 mod fdsets;
 mod io;
+mod procs;
 mod waits;
 
 use crate::classify::{self, hint};
