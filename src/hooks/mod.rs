@@ -13,10 +13,39 @@
 //! same name; it only passes them on to that function (or to the matching
 //! socket call on the same buffers), so it is sound under libc's contract.
 
+/// Defines a hook that tail-calls libc unless the library is on and `pass`
+/// does not hold, and otherwise jumps to `$tracked` (defined with `body`),
+/// out of line so that the hook stays a tail call.
+macro_rules! tracked_hook {
+    (
+        $(#[$doc:meta])*
+        fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;
+        pass if $pass:expr;
+        $(#[$tdoc:meta])*
+        via $tracked:ident $body:block
+    ) => {
+        $(#[$doc])*
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $name($($arg: $ty),*) -> $ret {
+            if !$crate::config::ENABLED.load(core::sync::atomic::Ordering::Relaxed) || $pass {
+                // SAFETY: the caller's arguments, passed on unchanged.
+                return unsafe { $crate::real::$name($($arg),*) };
+            }
+            // SAFETY: as above.
+            unsafe { $tracked($($arg),*) }
+        }
+
+        $(#[$tdoc])*
+        #[inline(never)]
+        unsafe fn $tracked($($arg: $ty),*) -> $ret $body
+    };
+}
+
 mod epoll_waits;
 mod fds;
 mod fdsets;
 mod io;
+mod net;
 mod procs;
 mod waits;
 
