@@ -706,6 +706,29 @@ fn wrapper(args: &[&str]) -> Outcome {
 /// Item 19: `--only`/`--exclude` with an invalid list, or an unbracketed
 /// IPv6 address followed by a port (`::1:5432`), exit 125 without running
 /// the command; a valid list runs it.
+/// Item 1 (memory), found in review: `accept` with an address buffer
+/// shorter than the peer's address (the kernel cuts the address and sets
+/// `*len` to its full length), ending at a page edge, with a peer list set
+/// (the path that classifies the new connection by its peer). Differential:
+/// the same as without the library, no read past the program's buffer.
+#[test]
+fn accept_never_reads_past_a_short_address_buffer() {
+    let without = adv("accept_short", "1", "").run(LIMIT);
+    assert_ok(&without);
+    for (var, list) in [
+        ("TIMEOUTSOCK_EXCLUDE", "10.1.2.3"),
+        ("TIMEOUTSOCK_ONLY", "::1"),
+    ] {
+        let with = adv("accept_short", "1", "")
+            .secs("1")
+            .env("TIMEOUTSOCK_ACCEPT_SECS", "1")
+            .env(var, list)
+            .run(LIMIT);
+        assert_ok(&with);
+        assert_eq!(with.stdout, without.stdout, "{var}={list}\n{with}");
+    }
+}
+
 #[test]
 fn item19_wrapper_rejects_bad_peer_lists() {
     for args in [

@@ -86,10 +86,10 @@ unsafe fn accept_tracked(
         let class = if !tcp {
             OTHER
         } else if peers::filtering() {
-            // SAFETY: on success the kernel wrote *len bytes of address.
-            let given =
-                unsafe { (!len.is_null()).then(|| Peer::from_sockaddr(addr, *len as usize)) };
-            classify::peer_class(given.flatten().or_else(|| peer_of(r)))
+            // The peer from the kernel into our own buffer: the program's
+            // buffer may be shorter than the address (the kernel then cuts
+            // it and sets *len to the full length), so it is never read.
+            classify::peer_class(peer_of(r))
         } else {
             TCP
         };

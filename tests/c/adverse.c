@@ -802,6 +802,35 @@ static int mode_maps(void)
     return 0;
 }
 
+/* accept with a sockaddr_in-sized buffer on an IPv6 listener, the buffer
+ * ending at a page edge: the kernel writes 16 bytes (cut short) and sets
+ * len to 28; nothing may read past the 16 bytes. (An accept hook that
+ * decoded the program's buffer by the returned length crashed here.) */
+static int mode_accept_short(void)
+{
+    int l = socket(AF_INET6, SOCK_STREAM, 0);
+    struct sockaddr_in6 a;
+    memset(&a, 0, sizeof a);
+    a.sin6_family = AF_INET6;
+    a.sin6_addr = in6addr_loopback;
+    socklen_t al = sizeof a;
+    if (bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 4) ||
+        getsockname(l, (struct sockaddr *)&a, &al))
+        die("listen");
+    int c = socket(AF_INET6, SOCK_STREAM, 0);
+    if (connect(c, (struct sockaddr *)&a, sizeof a))
+        die("connect");
+    long pg = sysconf(_SC_PAGESIZE);
+    char *m = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED || mprotect(m + pg, pg, PROT_NONE))
+        die("mmap");
+    struct sockaddr *buf = (struct sockaddr *)(m + pg - sizeof(struct sockaddr_in));
+    socklen_t len = sizeof(struct sockaddr_in);
+    int s = accept(l, buf, &len);
+    printf("accept_ok=%d len=%u family=%d\n", s >= 0, (unsigned)len, buf->sa_family);
+    return s >= 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -856,6 +885,8 @@ int main(int argc, char **argv)
         return mode_recv_proto(IPPROTO_MPTCP);
     if (!strcmp(m, "plain_recv"))
         return mode_recv_proto(0);
+    if (!strcmp(m, "accept_short"))
+        return mode_accept_short();
     if (!strcmp(m, "nested"))
         return mode_nested(arg);
     if (!strcmp(m, "maps"))
