@@ -2,7 +2,7 @@
 //! the timed connect and the timed accept.
 #![allow(clippy::missing_safety_doc)]
 
-use crate::addr::{Peer, peer_of};
+use crate::addr::peer_of;
 use crate::blocking;
 use crate::classify::{self, class_confirmed, is_tcp, maybe_tcp};
 use crate::config::{self, ACCEPT_NS, CONNECT_NS};
