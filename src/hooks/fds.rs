@@ -13,6 +13,7 @@ use crate::sys::{Dir, keeping_errno};
 use core::sync::atomic::Ordering::Relaxed;
 use libc::{c_char, c_int, c_uint, c_void, socklen_t};
 
+const CLOSE_RANGE_UNSHARE: c_int = 2;
 const CLOSE_RANGE_CLOEXEC: c_int = 4;
 
 // ------------------------------------------ keeping descriptor hints true
@@ -78,7 +79,16 @@ pub unsafe extern "C" fn closefrom(first: c_int) {
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int {
-    if ENABLED.load(Relaxed) && flags & CLOSE_RANGE_CLOEXEC == 0 && first <= last {
+    // Forgotten before the real call (a blocked call on one of them must
+    // see the change before the number can be reused), so only when the
+    // kernel will close them: valid flags (else EINVAL, nothing closed),
+    // not CLOEXEC (which only marks them).
+    const VALID: c_int = CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC;
+    if ENABLED.load(Relaxed)
+        && flags & !VALID == 0
+        && flags & CLOSE_RANGE_CLOEXEC == 0
+        && first <= last
+    {
         fdtable::forget_range(first, last);
     }
     // SAFETY: the caller's arguments, passed on unchanged.
