@@ -297,8 +297,10 @@ impl Slot {
     /// change against a baseline of this period counts as progress when it
     /// is seen (now: at most one look late, never early). Without such a
     /// baseline (first look of the period), an ACK since the period began
-    /// may be progress or a probe reply: the baseline is taken now and the
-    /// deadline moved by an eighth of the time waited, for a second look.
+    /// is progress at its time when nothing of ours is outstanding (no
+    /// zero-window probe runs then); with bytes outstanding it may be a
+    /// probe's reply: the baseline is taken now and the deadline moved by
+    /// an eighth of the time waited, for a second look.
     pub fn note_progress(&self, info: &TcpInfo, now: Instant) -> Instant {
         let start = self.period_start();
         let seen_at = self.seen_at.swap(now.0, Relaxed);
@@ -313,8 +315,21 @@ impl Slot {
             if ack_moved {
                 p = p.max(now.0);
             }
-        } else if start != 0 && info.last_ack.0 >= start && now.0 > start {
-            p = p.max(start + (now.0 - start) / 8);
+        } else if start != 0
+            && info.acks_mean_something()
+            && info.last_ack.0 >= start
+            && now.0 > start
+        {
+            p = p.max(if info.queued_out {
+                // Data of ours waits: the ACK may be a zero-window probe's
+                // reply, which acknowledges nothing.
+                start + (now.0 - start) / 8
+            } else {
+                // Nothing waits to be sent or acknowledged: no probe runs,
+                // so the last ACK acknowledged bytes (the request the
+                // program now waits on the reply to): progress, at its time.
+                info.last_ack.0
+            });
         }
         Instant(self.progress.fetch_max(p, Relaxed).max(p))
     }
@@ -370,5 +385,60 @@ impl Slot {
         self.trust.store(0, Relaxed);
         self.rx.reset();
         self.tx.reset();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::Nanos;
+    use crate::sys::sockopt::tcp_state;
+
+    const MS: u64 = 1_000_000;
+
+    fn info(state: u8, last_ack_ms: u64, queued_out: bool) -> TcpInfo {
+        TcpInfo {
+            state,
+            acked: 100,
+            last_ack: Instant(last_ack_ms * MS),
+            received: 0,
+            last_data: Instant(0),
+            queued_out,
+        }
+    }
+
+    /// A period started at 1,000 ms with T = 200 ms, first looked at, at
+    /// its deadline (1,200 ms).
+    fn first_look(i: &TcpInfo) -> Instant {
+        let s = Slot::new();
+        s.clock(Dir::In)
+            .begin_wait(Instant(1_000 * MS), Nanos::from_ms(200));
+        s.note_progress(i, Instant(1_200 * MS))
+    }
+
+    #[test]
+    fn an_ack_of_the_request_is_progress_at_its_time() {
+        // Nothing outstanding: the ACK at 1,003 ms acknowledged the
+        // request; the deadline moves by 3 ms, not by T/8 (25 ms).
+        let p = first_look(&info(1, 1_003, false));
+        assert_eq!(p, Instant(1_003 * MS));
+    }
+
+    #[test]
+    fn an_ack_with_bytes_outstanding_gets_a_second_look() {
+        // Bytes wait: the ACK may be a zero-window probe's reply.
+        let p = first_look(&info(1, 1_150, true));
+        assert_eq!(p, Instant(1_025 * MS));
+    }
+
+    #[test]
+    fn a_listener_or_a_connect_has_no_ack_progress() {
+        for state in [tcp_state::LISTEN, tcp_state::SYN_SENT, tcp_state::SYN_RECV] {
+            assert_eq!(
+                first_look(&info(state, 1_199, false)),
+                Instant(0),
+                "{state}"
+            );
+        }
     }
 }

@@ -112,6 +112,18 @@ pub struct TcpInfo {
     pub queued_out: bool,
 }
 
+impl TcpInfo {
+    /// Does `last_ack` date an ACK of this connection? Not on a listening
+    /// socket (the kernel's ack time is unset there: any value) nor before
+    /// the connection is set up.
+    pub fn acks_mean_something(&self) -> bool {
+        !matches!(
+            self.state,
+            tcp_state::LISTEN | tcp_state::SYN_SENT | tcp_state::SYN_RECV
+        )
+    }
+}
+
 /// getsockopt(TCP_INFO), errno kept. `now` turns the kernel's "ms ago"
 /// into instants. `None` on a non-TCP descriptor or a kernel older than
 /// 4.19 (no byte counters).
