@@ -74,6 +74,7 @@ impl Reader {
 ///
 /// # Safety
 /// Only from the constructor (see `env::read`).
+#[cfg_attr(not(test), unsafe(link_section = ".text.startup"))]
 pub unsafe fn load(argv0: &[u8], envp: *const *const core::ffi::c_char) {
     log::set_program(argv0);
     let mut r = Reader {

@@ -60,6 +60,7 @@ fn panic(_: &core::panic::PanicInfo) -> ! {
 /// so there the arguments are checked (glibc build) or not looked at
 /// (musl build).
 #[cfg_attr(test, allow(dead_code))]
+#[cfg_attr(not(test), unsafe(link_section = ".text.startup"))]
 extern "C" fn constructor(argc: c_int, argv: *const *const c_char, envp: *const *const c_char) {
     // Runs once at load, single-threaded, before main.
     real::resolve_all();

@@ -98,6 +98,7 @@ impl Objs {
     /// Not after us but before us (libc before this library: we were
     /// dlopen'ed, not preloaded): ask dlsym, which knows which objects a
     /// dlopen'ed library's RTLD_NEXT covers.
+    #[cfg_attr(not(test), unsafe(link_section = ".text.startup"))]
     pub fn find(&self, name: &[u8], h: u32) -> Found {
         match self.find_typed(self.after, self.n, name, h, STT_FUNC) {
             Found::Nowhere => match self.find_typed(0, self.after, name, h, STT_FUNC) {
@@ -126,6 +127,7 @@ impl Objs {
     }
 
     #[inline(always)]
+    #[cfg_attr(not(test), unsafe(link_section = ".text.startup"))]
     fn find_typed(&self, from: usize, to: usize, name: &[u8], h: u32, want: u8) -> Found {
         for o in &self.objs[from..to] {
             // SAFETY: the tables were taken from a loaded object's dynamic
@@ -144,6 +146,7 @@ impl Objs {
 }
 
 /// `dl_iterate_phdr` callback: notes each object after ours.
+#[cfg_attr(not(test), unsafe(link_section = ".text.startup"))]
 unsafe extern "C" fn visit(info: *mut dl_phdr_info, _size: size_t, data: *mut c_void) -> i32 {
     // SAFETY: data is the Objs passed to dl_iterate_phdr.
     let objs = unsafe { &mut *data.cast::<Objs>() };
@@ -188,6 +191,7 @@ unsafe extern "C" fn visit(info: *mut dl_phdr_info, _size: size_t, data: *mut c_
 /// glibc relocates the pointers of a writable dynamic section in place,
 /// not those of a read-only one (the vDSO's): a value below `base` is an
 /// offset.
+#[cfg_attr(not(test), unsafe(link_section = ".text.startup"))]
 unsafe fn obj_of(base: usize, dynamic: usize) -> Option<Obj> {
     let mut o = Obj { base, ..EMPTY };
     let fix = |p: u64| -> usize {
@@ -215,6 +219,7 @@ unsafe fn obj_of(base: usize, dynamic: usize) -> Option<Obj> {
 
 /// One object's GNU hash lookup (bloom filter, bucket, chain).
 #[inline(always)]
+#[cfg_attr(not(test), unsafe(link_section = ".text.startup"))]
 unsafe fn lookup(o: &Obj, name: &[u8], h: u32, want: u8) -> Found {
     let gh = o.gnu_hash;
     // SAFETY: (whole function) the GNU hash section of a loaded object:

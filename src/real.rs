@@ -239,6 +239,7 @@ macro_rules! real_fns {
         /// walk of the objects loaded after this library, a GNU hash lookup
         /// per name, and dlsym(RTLD_NEXT) only for a name the walk cannot
         /// answer (see `linkmap`).
+        #[cfg_attr(not(test), unsafe(link_section = ".text.startup"))]
         pub fn resolve_all() {
             let objs = crate::linkmap::Objs::after(resolve_all as fn() as usize);
             #[cfg(not(target_env = "musl"))]
