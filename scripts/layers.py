@@ -1,17 +1,20 @@
 #!/usr/bin/env python3
-"""Checks that src/ (without src/bin) has no import cycle: between top-level
-modules and between files. Run from the repository root: scripts/layers.py"""
+"""Checks that a crate has no import cycle: between top-level modules and
+between files. Run from the repository root:
+    scripts/layers.py                      # the library: src/ without src/bin
+    scripts/layers.py src/bin/timeoutsock  # the wrapper (crate root main.rs)
+Exit 1 when a cycle is found."""
 import re,os,sys,collections
-root='src'
+root=sys.argv[1].rstrip('/') if len(sys.argv)>1 else 'src'
 mods={}
 for dp,dn,fn in os.walk(root):
-    if dp.startswith('src/bin'): continue
+    if root=='src' and dp.startswith('src/bin'): continue
     for f in fn:
         if f.endswith('.rs'):
             p=os.path.join(dp,f)
-            rel=p[4:-3]
+            rel=p[len(root)+1:-3]
             if rel.endswith('/mod'): rel=rel[:-4]
-            if rel=='lib': continue
+            if rel in ('lib','main'): continue
             mods[rel.replace('/','::')]=p
 def top(m): return m.split('::')[0]
 edges=collections.defaultdict(set); fedges=collections.defaultdict(set)
@@ -44,6 +47,7 @@ def cycles(E,name):
     for v in sorted(set(E)|{x for s in E.values() for x in s}):
         if not color.get(v): dfs(v)
     print(name, 'cycles:', found if found else 'none')
-cycles(edges,'top-level modules')
-cycles(fedges,'files')
+    return bool(found)
+bad=cycles(edges,'top-level modules') | cycles(fedges,'files')
 for k in sorted(edges): print(' ',k,'->',' '.join(sorted(edges[k])))
+sys.exit(1 if bad else 0)
