@@ -71,14 +71,7 @@ fn the_debian_package_installs_a_working_wrapper() {
     );
     // The bash completion parses.
     let bash = root.join("usr/share/bash-completion/completions/timeoutsock");
-    assert!(
-        Command::new("bash")
-            .arg("-n")
-            .arg(&bash)
-            .status()
-            .unwrap()
-            .success()
-    );
+    assert_bash_parses(&bash);
     // The installed wrapper finds the installed library and times out a
     // client of a silent loopback server.
     let wrapper = s(&root.join("usr/bin/timeoutsock"));
@@ -116,14 +109,7 @@ fn the_debian_package_installs_a_working_wrapper() {
 fn completions_parse_and_name_every_option() {
     let dir = manifest_dir().join("completions");
     let bash = dir.join("timeoutsock.bash");
-    assert!(
-        Command::new("bash")
-            .arg("-n")
-            .arg(&bash)
-            .status()
-            .unwrap()
-            .success()
-    );
+    assert_bash_parses(&bash);
     let b = std::fs::read_to_string(&bash).unwrap();
     let z = std::fs::read_to_string(dir.join("_timeoutsock")).unwrap();
     for opt in [
@@ -209,4 +195,15 @@ fn dockerfiles_agree_with_the_build_and_the_layout() {
     )));
     assert!(readme.contains("timeoutsock --env -t 20 --log >> \"$GITHUB_ENV\""));
     assert!(readme.contains("timeoutsock --check -- PROGRAM"));
+}
+
+/// `bash -n FILE` succeeds: the file parses as bash.
+fn assert_bash_parses(file: &std::path::Path) {
+    let ok = Command::new("bash")
+        .arg("-n")
+        .arg(file)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "{} does not parse as bash", file.display());
 }

@@ -143,7 +143,8 @@ fn go_client(dynamic: bool) -> Option<PathBuf> {
     Some(if dynamic { dy.clone() } else { st.clone() })
 }
 
-fn assert_network_error_in_time(e: &Ended, what: &str) {
+/// Ended by itself within [0.8 T, T + LATE] with exit status 1.
+fn assert_failed_in_time(e: &Ended, what: &str) {
     assert!(!e.killed, "{what}: still hung\n{e}");
     assert!(
         e.secs >= 0.8 * T && e.secs <= T + LATE,
@@ -153,6 +154,10 @@ fn assert_network_error_in_time(e: &Ended, what: &str) {
         T + LATE
     );
     assert_eq!(e.code, Some(1), "{what}: exit status\n{e}");
+}
+
+fn assert_network_error_in_time(e: &Ended, what: &str) {
+    assert_failed_in_time(e, what);
     assert!(
         [
             "connection timed out",
@@ -475,15 +480,7 @@ fn c_client(name: &str, src: &str, cc: &str, flags: &[&str], package: &str) -> O
 /// A C client's run: ended in time, exit 1, its line says `op` failed with
 /// one of `errors` (strerror texts, musl's or glibc's).
 fn assert_c_client_failed_in_time(e: &Ended, what: &str, op: &str, errors: &[&str]) {
-    assert!(!e.killed, "{what}: still hung\n{e}");
-    assert!(
-        e.secs >= 0.8 * T && e.secs <= T + LATE,
-        "{what}: ended after {:.3}s, want {:.1}..{:.1}\n{e}",
-        e.secs,
-        0.8 * T,
-        T + LATE
-    );
-    assert_eq!(e.code, Some(1), "{what}: exit status\n{e}");
+    assert_failed_in_time(e, what);
     assert!(e.out.contains(&format!("op={op} ret=-")), "{what}\n{e}");
     assert!(
         errors.iter().any(|m| e.out.contains(m)),

@@ -143,4 +143,44 @@ static UNUSED int dial(const char *host, const char *port)
     return fd;
 }
 
+/* SCM_RIGHTS over the Unix socket VIA: N (at most 4) descriptors, with one
+ * data byte; 0, or -1 on failure (or when the message is not N fds). */
+static UNUSED int send_fds(int via, int *fds, int n)
+{
+    char data = 'F';
+    struct iovec iov = {&data, 1};
+    union {
+        char buf[CMSG_SPACE(sizeof(int) * 4)];
+        struct cmsghdr align;
+    } u;
+    memset(&u, 0, sizeof u);
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                       .msg_controllen = CMSG_SPACE(sizeof(int) * n)};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * n);
+    memcpy(CMSG_DATA(c), fds, sizeof(int) * n);
+    return sendmsg(via, &m, 0) == 1 ? 0 : -1;
+}
+
+static UNUSED int recv_fds(int via, int *fds, int n, int flags)
+{
+    char data;
+    struct iovec iov = {&data, 1};
+    union {
+        char buf[CMSG_SPACE(sizeof(int) * 4)];
+        struct cmsghdr align;
+    } u;
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                       .msg_controllen = sizeof u.buf};
+    if (recvmsg(via, &m, flags) != 1)
+        return -1;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    if (!c || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int) * n))
+        return -1;
+    memcpy(fds, CMSG_DATA(c), sizeof(int) * n);
+    return 0;
+}
+
 #endif

@@ -546,44 +546,6 @@ static int cmd_stale(const char *closer)
 
 /* ---- SCM_RIGHTS -------------------------------------------------------- */
 
-static int send_fds(int via, int *fds, int n)
-{
-    char data = 'F';
-    struct iovec iov = {&data, 1};
-    union {
-        char buf[CMSG_SPACE(sizeof(int) * 4)];
-        struct cmsghdr align;
-    } u;
-    memset(&u, 0, sizeof u);
-    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-                       .msg_controllen = CMSG_SPACE(sizeof(int) * n)};
-    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int) * n);
-    memcpy(CMSG_DATA(c), fds, sizeof(int) * n);
-    return sendmsg(via, &m, 0) == 1 ? 0 : -1;
-}
-
-static int recv_fds(int via, int *fds, int n, int flags)
-{
-    char data;
-    struct iovec iov = {&data, 1};
-    union {
-        char buf[CMSG_SPACE(sizeof(int) * 4)];
-        struct cmsghdr align;
-    } u;
-    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-                       .msg_controllen = sizeof u.buf};
-    if (recvmsg(via, &m, flags) != 1)
-        return -1;
-    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-    if (!c || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int) * n))
-        return -1;
-    memcpy(fds, CMSG_DATA(c), sizeof(int) * n);
-    return 0;
-}
-
 struct scm_rx {
     int via, flags, failures;
     int release_fd; /* write end of the passed pipe, for the in-process case */

@@ -35,51 +35,6 @@ static void read_report(const char *op, int fd)
     fflush(stdout);
 }
 
-static void send_fd(int via, int fd)
-{
-    char c = 'f';
-    struct iovec iov = {&c, 1};
-    union {
-        struct cmsghdr h;
-        char buf[CMSG_SPACE(sizeof(int))];
-    } u;
-    struct msghdr m = {0};
-    m.msg_iov = &iov;
-    m.msg_iovlen = 1;
-    m.msg_control = u.buf;
-    m.msg_controllen = sizeof u.buf;
-    struct cmsghdr *c0 = CMSG_FIRSTHDR(&m);
-    c0->cmsg_level = SOL_SOCKET;
-    c0->cmsg_type = SCM_RIGHTS;
-    c0->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c0), &fd, sizeof fd);
-    if (sendmsg(via, &m, 0) != 1)
-        die("sendmsg");
-}
-
-static int recv_fd(int via)
-{
-    char c;
-    struct iovec iov = {&c, 1};
-    union {
-        struct cmsghdr h;
-        char buf[CMSG_SPACE(sizeof(int))];
-    } u;
-    struct msghdr m = {0};
-    m.msg_iov = &iov;
-    m.msg_iovlen = 1;
-    m.msg_control = u.buf;
-    m.msg_controllen = sizeof u.buf;
-    if (recvmsg(via, &m, 0) != 1)
-        die("recvmsg");
-    struct cmsghdr *c0 = CMSG_FIRSTHDR(&m);
-    if (!c0 || c0->cmsg_type != SCM_RIGHTS)
-        die("no SCM_RIGHTS");
-    int fd;
-    memcpy(&fd, CMSG_DATA(c0), sizeof fd);
-    return fd;
-}
-
 int main(int argc, char **argv)
 {
     if (argc != 4) {
@@ -101,7 +56,9 @@ int main(int argc, char **argv)
             die("fork");
         if (pid == 0) {
             close(sv[0]);
-            int got = recv_fd(sv[1]);
+            int got;
+            if (recv_fds(sv[1], &got, 1, 0) != 0)
+                die("recv_fds");
             fcntl(got, F_SETFL, fcntl(got, F_GETFL) | O_NONBLOCK);
             char ok = 'k';
             if (write(sv[1], &ok, 1) != 1)
@@ -112,7 +69,8 @@ int main(int argc, char **argv)
         int fd = tcp_connect(host, port);
         if (fd < 0)
             die("connect");
-        send_fd(sv[0], fd);
+        if (send_fds(sv[0], &fd, 1) != 0)
+            die("send_fds");
         char ok;
         if (read(sv[0], &ok, 1) != 1)
             die("helper");
