@@ -22,6 +22,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdint.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +100,27 @@ __attribute__((unused)) static void run_phases(void (*loop)(long), long n, long 
     printf("aux_syscalls=%ld\n", aux_syscalls);
     printf("ns_per_iter=%.2f\n", (double)((t1 - t0) + (t3 - t2)) / (3.0 * n));
     fflush(stdout);
+}
+
+/* Starts this binary's peer, args[0] a path, without any preload or
+ * TIMEOUTSOCK_* (its calls must not be counted as the library's): dies on
+ * failure, returns its pid. */
+static inline pid_t spawn_peer(char *const *args)
+{
+    extern char **environ;
+    char *env[512];
+    int k = 0;
+    for (char **e = environ; *e && k < 510; e++)
+        if (strncmp(*e, "LD_PRELOAD=", 11) && strncmp(*e, "TIMEOUTSOCK_", 12))
+            env[k++] = *e;
+    env[k] = NULL;
+    pid_t pid;
+    int rc = posix_spawn(&pid, args[0], NULL, NULL, args, env);
+    if (rc) {
+        errno = rc;
+        die("posix_spawn peer");
+    }
+    return pid;
 }
 
 #endif

@@ -24,7 +24,6 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 
-extern char **environ;
 
 static void nofile(long need)
 {
@@ -94,24 +93,13 @@ int main(int argc, char **argv)
     struct sockaddr_in sa;
     int l = tcp_listener(&sa, 4096);
     /* The peer: this binary, without any preload, with the listener. */
-    char *env[512];
-    int k = 0;
-    for (char **e = environ; *e && k < 510; e++)
-        if (strncmp(*e, "LD_PRELOAD=", 11) && strncmp(*e, "TIMEOUTSOCK_", 12))
-            env[k++] = *e;
-    env[k] = NULL;
     char a1[16], a2[24], a3[24], a4[24];
     snprintf(a1, sizeof a1, "%d", l);
     snprintf(a2, sizeof a2, "%ld", nsock);
     snprintf(a3, sizeof a3, "%ld", ticks);
     snprintf(a4, sizeof a4, "%ld", tick_ms);
     char *args[] = {argv[0], "--peer", a1, a2, a3, a4, NULL};
-    pid_t pid;
-    int rc = posix_spawn(&pid, argv[0], NULL, NULL, args, env);
-    if (rc) {
-        errno = rc;
-        die("posix_spawn peer");
-    }
+    pid_t pid = spawn_peer(args);
     close(l);
     int ep = epoll_create1(0);
     if (ep < 0)

@@ -22,7 +22,6 @@
 #include <spawn.h>
 #include <sys/wait.h>
 
-extern char **environ;
 
 static int fd;
 
@@ -98,24 +97,13 @@ int main(int argc, char **argv)
     tcp_pair(&fd, &s);
     /* The peer: this binary (argv[0], a path), without any preload; under
      * valgrind it runs natively (no --trace-children). */
-    char *env[512];
-    int k = 0;
-    for (char **e = environ; *e && k < 510; e++)
-        if (strncmp(*e, "LD_PRELOAD=", 11) && strncmp(*e, "TIMEOUTSOCK_", 12))
-            env[k++] = *e;
-    env[k] = NULL;
     char num[16];
     snprintf(num, sizeof num, "%d", s);
     char *args[] = {argv[0], "--peer", num, strict ? "1" : "0", NULL};
     /* The peer must not keep our end open: it sees EOF when we shut down. */
     if (fcntl(fd, F_SETFD, FD_CLOEXEC))
         die("FD_CLOEXEC");
-    pid_t pid;
-    int rc = posix_spawn(&pid, argv[0], NULL, NULL, args, env);
-    if (rc) {
-        errno = rc;
-        die("posix_spawn peer");
-    }
+    pid_t pid = spawn_peer(args);
     close(s);
     run_phases(loop, n, n < 200 ? n : 200);
     /* The peer's report (raw calls: no hook sees them). */
