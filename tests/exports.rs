@@ -53,6 +53,8 @@ fn hot_hooks_pass_through_with_a_tail_call() {
         "fcntl",
         "accept",
         "socket",
+        "poll",
+        "ppoll",
         "select",
         "epoll_wait",
         "getsockopt",

@@ -465,8 +465,12 @@ fn item12_log_never_goes_into_tcp_stderr() {
 // ---------------------------------------------------------------------------
 
 /// Item 13: bad pointers to poll/select/readv/writev/sendmsg/recvmsg/
-/// connect give what libc gives (EFAULT), not SIGSEGV; invalid timespecs
-/// (tv_nsec 1e9 or -1) to ppoll/pselect/epoll_pwait2 give EINVAL at once.
+/// connect give what libc gives (EFAULT), not SIGSEGV, also on the timed
+/// paths where the library reads the poll array or the fd_sets (unmapped,
+/// straddling into an unmapped page, read-only) and for epoll_pwait2's
+/// timespec; invalid timespecs (tv_nsec 1e9 or -1) to ppoll/pselect/
+/// epoll_pwait2 give EINVAL at once. A timeout pointer libc itself reads
+/// (select's timeval, ppoll's and pselect's timespec) gives what libc gives.
 /// Differential, one forked child per call, on a silent TCP socket.
 #[test]
 fn item13_bad_pointers_and_timespecs_as_the_kernel() {
@@ -476,23 +480,45 @@ fn item13_bad_pointers_and_timespecs_as_the_kernel() {
     assert_ok(&wo);
     let calls = |o: &Outcome| -> Vec<Fields> { o.lines_with("call=") };
     let (cw, cwo) = (calls(&w), calls(&wo));
-    assert_eq!(cwo.len(), 13, "control\n{wo}");
+    assert_eq!(cwo.len(), 27, "control\n{wo}");
+    let what = |g: &Fields| {
+        format!(
+            "ret={} errno={} signal={}",
+            g.get("ret").map_or("-", |s| s),
+            g.get("errno").map_or("-", |s| s),
+            g.get("signal").map_or("-", |s| s)
+        )
+    };
     let mut bad = Vec::new();
     for f in &cwo {
         let name = &f["call"];
-        let g = cw.iter().find(|g| &g["call"] == name);
-        let got = g.map(|g| {
-            format!(
-                "ret={} errno={} signal={}",
-                g.get("ret").map_or("-", |s| s),
-                g.get("errno").map_or("-", |s| s),
-                g.get("signal").map_or("-", |s| s)
-            )
-        });
-        let want = format!("ret={} errno={} signal=-", f["ret"], f["errno"]);
+        let got = cw.iter().find(|g| &g["call"] == name).map(what);
+        let want = what(f);
         if got.as_deref() != Some(want.as_str()) {
-            bad.push(format!("{name}: got {got:?}, kernel {want}"));
+            bad.push(format!("{name}: got {got:?}, without the library {want}"));
         }
+    }
+    // The library's own paths must give the kernel's EFAULT (not merely
+    // crash as the control did, should libc change).
+    for name in [
+        "poll_timed",
+        "ppoll_timed",
+        "poll_straddle",
+        "poll_readonly",
+        "select_timed",
+        "select_timed_wset",
+        "select_straddle",
+        "select_readonly",
+        "pselect_timed",
+        "epoll_pwait2_badts",
+        "epoll_wait_badev",
+    ] {
+        let f = cwo.iter().find(|f| f["call"] == name);
+        assert_eq!(
+            f.map(what).as_deref(),
+            Some("ret=-1 errno=EFAULT signal=-"),
+            "{name} without the library\n{wo}"
+        );
     }
     assert!(bad.is_empty(), "{bad:#?}\n{w}");
 }

@@ -1,7 +1,8 @@
 //! The epoll waits: epoll_wait, epoll_pwait and epoll_pwait2. Each passes
 //! straight through (a tail call) when the library is off, when the wait is
 //! a zero-timeout probe, or when the set has no member that may be a TCP
-//! socket; otherwise `mux::run_epoll` makes the real call with the set's
+//! socket (epoll_pwait2 also when the kernel could not read its timespec:
+//! its EFAULT); the events array is only ever written by the kernel; otherwise `mux::run_epoll` makes the real call with the set's
 //! earliest deadline applied. The program's timeout and signal mask are
 //! kept, as in `waits`.
 #![allow(clippy::missing_safety_doc)]
@@ -11,6 +12,7 @@ use crate::config::ENABLED;
 use crate::fdtable::epoll;
 use crate::mux;
 use crate::real;
+use crate::sys::mem::readable;
 use crate::sys::time::poll_ms;
 use crate::sys::{Deadline, Instant, Nanos};
 use core::sync::atomic::Ordering::Relaxed;
@@ -94,8 +96,11 @@ pub unsafe extern "C" fn epoll_pwait2(
     ts: *const timespec,
     mask: *const sigset_t,
 ) -> c_int {
+    // libc passes the timespec to the kernel unread: a bad one is the
+    // kernel's EFAULT, so it is read only once the kernel says it can.
+    let ts_bad = || !ts.is_null() && !readable(ts as *const u8, core::mem::size_of::<timespec>());
     // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
-    if epoll_passes(epfd, unsafe { is_zero(ts) }) {
+    if epoll_passes(epfd, false) || ts_bad() || unsafe { is_zero(ts) } {
         // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
         return unsafe { real::epoll_pwait2(epfd, ev, max, ts, mask) };
     }

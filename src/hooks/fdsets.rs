@@ -7,10 +7,13 @@
 //! each later one (the real call writes its results itself; we never write
 //! a result, nor a byte past the program's words). The first real call gets
 //! the sets untouched, so a set the kernel cannot write fails with its
-//! EFAULT before we write anything.
+//! EFAULT before we write anything. Before the copy the kernel is asked
+//! whether it can read them (`sys::mem::readable`): a set it cannot read
+//! is left to the real call, which answers EFAULT.
 
 use crate::classify::maybe_tcp;
 use crate::mux::{self, IN, OUT};
+use crate::sys::mem::readable;
 use core::cell::Cell;
 use libc::{c_int, fd_set};
 
@@ -32,16 +35,21 @@ pub struct Sets {
 }
 
 impl Sets {
+    /// The program's sets, or None if the kernel could not read one.
+    ///
     /// # Safety
-    /// `1 <= n <= FD_SETSIZE`; each pointer is null or points to
-    /// `ceil(n/64)` readable words.
-    pub unsafe fn save(n: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set) -> Sets {
+    /// `1 <= n <= FD_SETSIZE`; each pointer is null or the program's.
+    pub unsafe fn save(n: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set) -> Option<Sets> {
         let words = (n as usize).div_ceil(64).min(WORDS);
+        let ok = |p: *mut fd_set| p.is_null() || readable(p as *const u8, words * 8);
+        if !(ok(r) && ok(w) && ok(e)) {
+            return None;
+        }
         let copy = |p: *mut fd_set| {
             (!p.is_null()).then(|| {
                 let mut s = [0u64; WORDS];
-                // SAFETY: per the contract, `words` words at p; bytes, so
-                // any alignment.
+                // SAFETY: `words` words at p, which the kernel can read
+                // (checked above); bytes, so any alignment.
                 unsafe {
                     core::ptr::copy_nonoverlapping(
                         p as *const u8,
@@ -52,13 +60,13 @@ impl Sets {
                 s
             })
         };
-        Sets {
+        Some(Sets {
             n,
             words,
             sets: [copy(r), copy(w), copy(e)],
             pristine: Cell::new(true),
             at: [r as usize, w as usize],
-        }
+        })
     }
 
     /// Puts the program's words back before a real call (nothing before

@@ -1,11 +1,22 @@
 //! The waiting calls: poll, ppoll, select, pselect and glibc's fortified
 //! __poll_chk, __ppoll_chk (the epoll waits: `epoll_waits`). Each passes
 //! straight through (a tail call) when the library is off, when the wait is
-//! a zero-timeout probe, or when no descriptor in it may be a TCP socket;
+//! a zero-timeout probe or has no descriptor, and, once the program's
+//! memory is known good, when no descriptor in it may be a TCP socket;
 //! otherwise `mux::run` makes the real call with the deadline applied.
 //! The program's own timeout, signal mask and EINTR are kept: every real
 //! call gets the program's mask, and a signal ends the wait as it would
 //! have.
+//!
+//! The program's memory is the kernel's to read first, so that a bad
+//! pointer is its EFAULT and never our SIGSEGV. A timed poll starts with a
+//! zero-timeout real poll of the program's array (`probe`): it answers
+//! EFAULT for a bad array, and its events when some are ready, which then
+//! stand as the first return of the wait (no call added where data is
+//! ready; one where the wait blocks). select's sets cannot be probed that
+//! way (the real call overwrites them, and the library needs them after),
+//! so the kernel is asked whether it can read them (`sys::mem::readable`)
+//! before they are copied; if not, the real call alone answers.
 #![allow(clippy::missing_safety_doc)]
 
 use super::fdsets::Sets;
@@ -135,7 +146,40 @@ impl mux::WaitSet for PollSet {
     }
 }
 
-/// The watched poll: `real_wait(timeout_ns)` makes the real call.
+/// What the zero-timeout probe of a timed poll decided.
+enum Probe {
+    /// The probe's answer is the program's: an error (EFAULT for a bad
+    /// array, errno set by the real call), or events on an array with no
+    /// TCP socket.
+    Done(c_int),
+    /// Nothing ready and no TCP socket: the real wait alone.
+    Plain,
+    /// TCP sockets in the array (now known readable); the probe's count of
+    /// ready entries (0: none), to stand as the first return of the wait.
+    Watch(c_int),
+}
+
+/// Makes the zero-timeout probe of a timed poll (`zero_wait`) and reads
+/// the array only if the kernel could.
+///
+/// # Safety
+/// `fds`, `n` are the program's arguments, as `zero_wait` passes them on.
+#[inline(always)]
+unsafe fn probe(fds: *const pollfd, n: nfds_t, zero_wait: impl FnOnce() -> c_int) -> Probe {
+    let first = zero_wait();
+    if first < 0 {
+        return Probe::Done(first);
+    }
+    // SAFETY: the kernel has just read the n pollfds at fds.
+    match (unsafe { poll_has_tcp(fds, n) }, first) {
+        (true, _) => Probe::Watch(first),
+        (false, 0) => Probe::Plain,
+        (false, r) => Probe::Done(r),
+    }
+}
+
+/// The watched poll: `real_wait(timeout_ns)` makes the real call; `first`,
+/// if positive, the probe's events, given as the first call's return.
 ///
 /// # Safety
 /// `fds` points to `n` pollfds.
@@ -143,17 +187,22 @@ unsafe fn poll_watched(
     api: &'static str,
     fds: *mut pollfd,
     n: nfds_t,
-    now: Instant,
-    deadline: Deadline,
+    first: c_int,
+    deadline: impl FnOnce(Instant) -> Deadline,
     real_wait: &mut dyn FnMut(Option<Nanos>) -> c_int,
 ) -> c_int {
-    mux::run(api, now, deadline, &PollSet { fds, n }, real_wait)
+    let now = Instant::now();
+    // Events ready a moment ago: what the first real wait would return at
+    // once (wait_until_due makes its first call before anything else).
+    let mut first = (first > 0).then_some(first);
+    mux::run(api, now, deadline(now), &PollSet { fds, n }, &mut |ns| {
+        first.take().unwrap_or_else(|| real_wait(ns))
+    })
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn poll(fds: *mut pollfd, n: nfds_t, timeout: c_int) -> c_int {
-    // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
-    if !ENABLED.load(Relaxed) || timeout == 0 || !unsafe { poll_has_tcp(fds, n) } {
+    if !ENABLED.load(Relaxed) || timeout == 0 || n == 0 {
         // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
         return unsafe { real::poll(fds, n, timeout) };
     }
@@ -163,15 +212,21 @@ pub unsafe extern "C" fn poll(fds: *mut pollfd, n: nfds_t, timeout: c_int) -> c_
 
 #[inline(never)]
 unsafe fn poll_timed(fds: *mut pollfd, n: nfds_t, timeout: c_int) -> c_int {
-    let now = Instant::now();
+    // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
+    let first = match unsafe { probe(fds, n, || real::poll(fds, n, 0)) } {
+        Probe::Done(r) => return r,
+        // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
+        Probe::Plain => return unsafe { real::poll(fds, n, timeout) },
+        Probe::Watch(first) => first,
+    };
     // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
     unsafe {
         poll_watched(
             "poll",
             fds,
             n,
-            now,
-            Deadline::from_ms(now, timeout),
+            first,
+            |now| Deadline::from_ms(now, timeout),
             &mut |ns| real::poll(fds, n, poll_ms(ns)),
         )
     }
@@ -185,8 +240,7 @@ pub unsafe extern "C" fn __poll_chk(
     fdslen: size_t,
 ) -> c_int {
     let too_long = (fdslen / core::mem::size_of::<pollfd>()) < n as usize;
-    // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
-    if too_long || !ENABLED.load(Relaxed) || timeout == 0 || !unsafe { poll_has_tcp(fds, n) } {
+    if too_long || !ENABLED.load(Relaxed) || timeout == 0 || n == 0 {
         // too_long: libc's own check reports the overflow and aborts.
         // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
         return unsafe { real::__poll_chk(fds, n, timeout, fdslen) };
@@ -219,7 +273,7 @@ pub unsafe extern "C" fn ppoll(
     mask: *const sigset_t,
 ) -> c_int {
     // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
-    if !ENABLED.load(Relaxed) || unsafe { is_zero(ts) } || !unsafe { poll_has_tcp(fds, n) } {
+    if !ENABLED.load(Relaxed) || n == 0 || unsafe { is_zero(ts) } {
         // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
         return unsafe { real::ppoll(fds, n, ts, mask) };
     }
@@ -234,15 +288,26 @@ unsafe fn ppoll_timed(
     ts: *const timespec,
     mask: *const sigset_t,
 ) -> c_int {
-    let now = Instant::now();
+    const ZERO: timespec = timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
+    let first = match unsafe { probe(fds, n, || real::ppoll(fds, n, &ZERO, mask)) } {
+        Probe::Done(r) => return r,
+        // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
+        Probe::Plain => return unsafe { real::ppoll(fds, n, ts, mask) },
+        Probe::Watch(first) => first,
+    };
     // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
     unsafe {
         poll_watched(
             "ppoll",
             fds,
             n,
-            now,
-            Deadline::from_timespec(now, ts),
+            first,
+            // ts: null or the caller's timespec (read by the hook already).
+            |now| Deadline::from_timespec(now, ts),
             &mut |ns| {
                 let t = ns.map(Nanos::timespec);
                 let tp = t
@@ -265,10 +330,9 @@ pub unsafe extern "C" fn __ppoll_chk(
     let too_long = (fdslen / core::mem::size_of::<pollfd>()) < n as usize;
     if too_long
         || !ENABLED.load(Relaxed)
+        || n == 0
         // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
         || unsafe { is_zero(ts) }
-        // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
-        || !unsafe { poll_has_tcp(fds, n) }
     {
         // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
         return unsafe { real::__ppoll_chk(fds, n, ts, mask, fdslen) };
@@ -312,12 +376,11 @@ unsafe fn select_timed(
     e: *mut fd_set,
     tv: *mut timeval,
 ) -> c_int {
-    // SAFETY: the caller's sets.
-    let sets = unsafe { Sets::save(n, r, w, e) };
-    if !sets.has_tcp() {
+    // SAFETY: the caller's sets, once the kernel says it can read them.
+    let Some(sets) = (unsafe { Sets::save(n, r, w, e) }).filter(Sets::has_tcp) else {
         // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
         return unsafe { real::select(n, r, w, e, tv) };
-    }
+    };
     let now = Instant::now();
     let deadline = if tv.is_null() {
         Deadline::NEVER
@@ -377,12 +440,11 @@ unsafe fn pselect_timed(
     ts: *const timespec,
     mask: *const sigset_t,
 ) -> c_int {
-    // SAFETY: the caller's sets.
-    let sets = unsafe { Sets::save(n, r, w, e) };
-    if !sets.has_tcp() {
+    // SAFETY: the caller's sets, once the kernel says it can read them.
+    let Some(sets) = (unsafe { Sets::save(n, r, w, e) }).filter(Sets::has_tcp) else {
         // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
         return unsafe { real::pselect(n, r, w, e, ts, mask) };
-    }
+    };
     let now = Instant::now();
     // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
     let deadline = unsafe { Deadline::from_timespec(now, ts) };

@@ -33,3 +33,58 @@ pub fn map_once<T>(at: &AtomicPtr<T>, size: usize) -> Option<*mut T> {
         }
     }
 }
+
+/// The granule of the checks below: protections are set per page, and no
+/// Linux page is smaller than 4 KiB.
+const GRANULE: usize = 4096;
+
+/// Would the kernel read the program's `len` bytes at `p` (`len >= 8`)?
+///
+/// For the hooks that must read a program's argument themselves before
+/// the real call (select's sets, epoll_pwait2's timespec): a pointer the
+/// kernel would answer with EFAULT must not become a SIGSEGV in the
+/// library. The kernel is asked, one 4 KiB granule at a time, with a call
+/// that reads 8 bytes and has no effect: `rt_sigprocmask` with an invalid
+/// `how` copies the new mask in first (EFAULT) and then refuses the `how`
+/// (EINVAL), before it changes anything. Every program's seccomp filter
+/// allows it (libc itself calls it). The granule of the caller's own stack
+/// frame is known mapped and costs nothing. If the kernel refuses the check
+/// itself (ENOSYS, EPERM under a filter), the answer is yes, as before the
+/// check existed.
+#[inline(never)]
+pub fn readable(p: *const u8, len: usize) -> bool {
+    debug_assert!(len >= 8);
+    let mark = 0u8;
+    let here = core::hint::black_box(&mark) as *const u8 as usize / GRANULE;
+    let (start, end) = (p as usize, (p as usize).saturating_add(len));
+    let mut at = start;
+    while at < end {
+        if at / GRANULE != here && !kernel_reads(at) {
+            return false;
+        }
+        at = (at / GRANULE + 1) * GRANULE;
+    }
+    true
+}
+
+/// One granule's check: 8 bytes at `at` (within one granule, or the
+/// object's first 8 bytes).
+fn kernel_reads(at: usize) -> bool {
+    /// Not SIG_BLOCK, SIG_UNBLOCK nor SIG_SETMASK.
+    const NO_HOW: libc::c_long = 0x7ead;
+    crate::sys::keeping_errno(|| {
+        // SAFETY: the kernel copies 8 bytes from `at` with its own fault
+        // handling (EFAULT), then returns EINVAL for the `how` before
+        // touching the signal mask; no old mask is asked for.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigprocmask,
+                NO_HOW,
+                at as *const libc::c_void,
+                core::ptr::null_mut::<libc::c_void>(),
+                8usize,
+            )
+        };
+        r == 0 || crate::sys::errno() != libc::EFAULT
+    })
+}

@@ -618,6 +618,11 @@ static int mode_log_fd2(const char *sink_port)
 
 /* ---- 13: bad pointers and bad timespecs ------------------------------- */
 
+/* A pollfd / an fd_set word ending at the last bytes of a readable page
+ * followed by a PROT_NONE one (`edge`: the first byte of the bad page), and
+ * a read-only page holding a valid pollfd and set (`ro`). */
+static char *edge, *ro;
+
 static void one_call(const char *name, int s, void *bad)
 {
     fflush(stdout);
@@ -632,8 +637,54 @@ static void one_call(const char *name, int s, void *bad)
         FD_SET(s, &rs);
         long r = 0;
         double st = now_ms();
+        struct timespec half = {0, 500000000L};
+        struct timeval tvhalf = {0, 500000};
+        struct pollfd *straddle = (struct pollfd *)(edge - sizeof(struct pollfd));
+        fd_set *wstraddle = (fd_set *)(edge - 8);
         if (!strcmp(name, "poll"))
             r = poll(bad, 1, 0);
+        /* timed: the library's own path (it reads the array or sets) */
+        else if (!strcmp(name, "poll_timed"))
+            r = poll(bad, 1, 500);
+        else if (!strcmp(name, "ppoll_timed"))
+            r = ppoll(bad, 1, &half, NULL);
+        else if (!strcmp(name, "poll_straddle")) {
+            *straddle = pf; /* entry 0 readable (a TCP socket), entry 1 not */
+            r = poll(straddle, 2, 500);
+        } else if (!strcmp(name, "poll_readonly"))
+            r = poll((struct pollfd *)ro, 1, 500);
+        else if (!strcmp(name, "select_timed"))
+            r = select(s + 1, bad, NULL, NULL, &tvhalf);
+        else if (!strcmp(name, "select_timed_wset"))
+            r = select(s + 1, &rs, bad, NULL, &tvhalf);
+        else if (!strcmp(name, "select_straddle")) {
+            /* nfds 128: two words, the first readable (holding s), the second not */
+            memset(wstraddle, 0, 8);
+            FD_SET(s, wstraddle);
+            r = select(128, wstraddle, NULL, NULL, &tvhalf);
+        } else if (!strcmp(name, "select_readonly"))
+            r = select(s + 1, (fd_set *)(ro + 64), NULL, NULL, &tvhalf);
+        else if (!strcmp(name, "pselect_timed"))
+            r = pselect(s + 1, bad, NULL, NULL, &half, NULL);
+        else if (!strcmp(name, "epoll_pwait2_badts")) {
+            int ep = epoll_create1(0);
+            struct epoll_event ev = {.events = EPOLLIN, .data.fd = s}, out;
+            epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev);
+            r = epoll_pwait2(ep, &out, 1, bad, NULL);
+        } else if (!strcmp(name, "epoll_wait_badev")) {
+            /* writable at once: the kernel has an event to copy out */
+            int ep = epoll_create1(0);
+            struct epoll_event ev = {.events = EPOLLOUT, .data.fd = s};
+            epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev);
+            r = epoll_wait(ep, bad, 1, 500);
+        }
+        /* timeouts libc itself reads (glibc and musl): as libc, whatever it does */
+        else if (!strcmp(name, "select_badtv"))
+            r = select(s + 1, &rs, NULL, NULL, bad);
+        else if (!strcmp(name, "ppoll_badts"))
+            r = ppoll(&pf, 1, bad, NULL);
+        else if (!strcmp(name, "pselect_badts"))
+            r = pselect(s + 1, &rs, NULL, NULL, bad, NULL);
         else if (!strcmp(name, "select")) {
             struct timeval tv = {0, 0};
             r = select(s + 1, bad, NULL, NULL, &tv);
@@ -681,9 +732,21 @@ static int mode_badptr(void)
     accept1(l);
     long pg = sysconf(_SC_PAGESIZE);
     void *bad = mmap(NULL, pg, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char *two = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    mprotect(two + pg, pg, PROT_NONE);
+    edge = two + pg;
+    ro = mmap(NULL, pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    struct pollfd rpf = {s, POLLIN, 0};
+    memcpy(ro, &rpf, sizeof rpf);
+    FD_ZERO((fd_set *)(ro + 64));
+    FD_SET(s, (fd_set *)(ro + 64));
+    mprotect(ro, pg, PROT_READ);
     const char *calls[] = {"poll", "select", "readv", "writev", "sendmsg", "recvmsg", "connect",
                            "ppoll_nsec", "ppoll_neg", "pselect_nsec", "pselect_neg", "epoll_pwait2_nsec",
-                           "epoll_pwait2_neg"};
+                           "epoll_pwait2_neg", "poll_timed", "ppoll_timed", "poll_straddle",
+                           "poll_readonly", "select_timed", "select_timed_wset", "select_straddle",
+                           "select_readonly", "pselect_timed", "epoll_pwait2_badts", "epoll_wait_badev",
+                           "select_badtv", "ppoll_badts", "pselect_badts"};
     for (size_t i = 0; i < sizeof calls / sizeof *calls; i++)
         one_call(calls[i], s, bad);
     return 0;
