@@ -3,8 +3,11 @@
  * 1-byte reply with read(); the peer answers only after the request
  * arrives, so read() is called before the reply exists and waits.
  *
- *   pingpong N [strict]
+ *   pingpong N [poll|select] [strict]
  *
+ * With poll or select, each read is preceded by a poll()/select() for
+ * readability with a 5 s timeout (a wait the library times), and it is
+ * that wait which waits; the read then finds the reply.
  * The peer is this same binary (`pingpong --peer FD STRICT`), spawned
  * without any preload, answering with raw system calls. With `strict` it
  * answers only once the program is asleep (state S in /proc/PID/stat),
@@ -19,11 +22,14 @@
 #include "tcp.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <spawn.h>
+#include <sys/select.h>
 #include <sys/wait.h>
 
 
 static int fd;
+static int api; /* 0 read alone, 1 poll first, 2 select first */
 
 /* Is process `stat_fd` (an open /proc/PID/stat) asleep? */
 static int asleep(int stat_fd, long *calls)
@@ -80,6 +86,18 @@ static void loop(long n)
     for (long i = 0; i < n; i++) {
         if (write(fd, &b, 1) != 1)
             die("write request");
+        if (api == 1) {
+            struct pollfd p = {fd, POLLIN, 0};
+            if (poll(&p, 1, 5000) != 1)
+                die("poll");
+        } else if (api == 2) {
+            fd_set rs;
+            FD_ZERO(&rs);
+            FD_SET(fd, &rs);
+            struct timeval tv = {5, 0};
+            if (select(fd + 1, &rs, NULL, NULL, &tv) != 1)
+                die("select");
+        }
         if (read(fd, &b, 1) != 1)
             die("read reply");
     }
@@ -89,10 +107,20 @@ int main(int argc, char **argv)
 {
     if (argc == 4 && !strcmp(argv[1], "--peer"))
         return peer(atoi(argv[2]), atoi(argv[3]));
-    if (argc != 2 && !(argc == 3 && !strcmp(argv[2], "strict")))
-        die_msg("usage: pingpong N [strict]");
+    if (argc < 2)
+        die_msg("usage: pingpong N [poll|select] [strict]");
     long n = arg_long(argv[1]);
-    int strict = argc == 3;
+    int strict = 0;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "strict"))
+            strict = 1;
+        else if (!strcmp(argv[i], "poll"))
+            api = 1;
+        else if (!strcmp(argv[i], "select"))
+            api = 2;
+        else
+            die_msg("usage: pingpong N [poll|select] [strict]");
+    }
     int s;
     tcp_pair(&fd, &s);
     /* The peer: this binary (argv[0], a path), without any preload; under

@@ -98,7 +98,7 @@ pub unsafe extern "C" fn epoll_pwait2(
 ) -> c_int {
     // libc passes the timespec to the kernel unread: a bad one is the
     // kernel's EFAULT, so it is read only once the kernel says it can.
-    let ts_bad = || !ts.is_null() && !readable(ts as *const u8, core::mem::size_of::<timespec>());
+    let ts_bad = || !ts.is_null() && !readable(&[(ts.cast(), core::mem::size_of::<timespec>())]);
     // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.
     if epoll_passes(epfd, false) || ts_bad() || unsafe { is_zero(ts) } {
         // SAFETY: the caller's arguments under the hook's contract (hooks/mod.rs), passed on.

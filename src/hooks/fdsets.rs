@@ -41,8 +41,7 @@ impl Sets {
     /// `1 <= n <= FD_SETSIZE`; each pointer is null or the program's.
     pub unsafe fn save(n: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set) -> Option<Sets> {
         let words = (n as usize).div_ceil(64).min(WORDS);
-        let ok = |p: *mut fd_set| p.is_null() || readable(p as *const u8, words * 8);
-        if !(ok(r) && ok(w) && ok(e)) {
+        if !readable(&[r, w, e].map(|p| (p as *const u8, words * 8))) {
             return None;
         }
         let copy = |p: *mut fd_set| {

@@ -38,36 +38,46 @@ pub fn map_once<T>(at: &AtomicPtr<T>, size: usize) -> Option<*mut T> {
 /// Linux page is smaller than 4 KiB.
 const GRANULE: usize = 4096;
 
-/// Would the kernel read the program's `len` bytes at `p` (`len >= 8`)?
+/// Would the kernel read the program's objects `objs` (pointer and length,
+/// `len >= 8`; null pointers skipped)?
 ///
 /// For the hooks that must read a program's argument themselves before
 /// the real call (select's sets, epoll_pwait2's timespec): a pointer the
 /// kernel would answer with EFAULT must not become a SIGSEGV in the
-/// library. The kernel is asked, one 4 KiB granule at a time, with a call
-/// that reads 8 bytes and has no effect: `rt_sigprocmask` with an invalid
-/// `how` copies the new mask in first (EFAULT) and then refuses the `how`
-/// (EINVAL), before it changes anything. Every program's seccomp filter
-/// allows it (libc itself calls it). The granule of the caller's own stack
-/// frame is known mapped and costs nothing. If the kernel refuses the check
-/// itself (ENOSYS, EPERM under a filter), the answer is yes, as before the
-/// check existed.
+/// library. The kernel is asked, once per 4 KiB granule the objects touch
+/// (usually one for all of them), with a call that reads 8 bytes and has
+/// no effect: `rt_sigprocmask` with an invalid `how` copies the new mask in
+/// first (EFAULT) and then refuses the `how` (EINVAL) before it changes
+/// anything. Every seccomp filter that lets a program run allows it (libc
+/// itself calls it). If the kernel refuses the check itself (ENOSYS, EPERM
+/// under a filter), the answer is yes, as before the check existed.
 #[inline(never)]
-pub fn readable(p: *const u8, len: usize) -> bool {
-    debug_assert!(len >= 8);
-    let mark = 0u8;
-    let here = core::hint::black_box(&mark) as *const u8 as usize / GRANULE;
-    let (start, end) = (p as usize, (p as usize).saturating_add(len));
-    let mut at = start;
-    while at < end {
-        if at / GRANULE != here && !kernel_reads(at) {
-            return false;
+pub fn readable(objs: &[(*const u8, usize)]) -> bool {
+    // Granules already checked: at most two per object.
+    let mut seen = [usize::MAX; 6];
+    let mut n = 0;
+    for &(p, len) in objs.iter().filter(|o| !o.0.is_null()) {
+        debug_assert!(len >= 8);
+        let (start, end) = (p as usize, (p as usize).saturating_add(len));
+        let mut at = start;
+        while at < end {
+            let g = at / GRANULE;
+            if !seen[..n].contains(&g) {
+                if !kernel_reads(at) {
+                    return false;
+                }
+                if n < seen.len() {
+                    seen[n] = g;
+                    n += 1;
+                }
+            }
+            at = (g + 1) * GRANULE;
         }
-        at = (at / GRANULE + 1) * GRANULE;
     }
     true
 }
 
-/// One granule's check: 8 bytes at `at` (within one granule, or the
+/// One granule's check: 8 bytes at `at` (within one granule, or an
 /// object's first 8 bytes).
 fn kernel_reads(at: usize) -> bool {
     /// Not SIG_BLOCK, SIG_UNBLOCK nor SIG_SETMASK.
