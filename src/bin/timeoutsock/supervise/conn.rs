@@ -210,9 +210,13 @@ impl Supervisor {
     }
 
     /// The sock_diag socket, if it can reach the sockets of `pid` (the same
-    /// network namespace as ours).
+    /// network namespace as ours, as of the last scan).
     pub(super) fn diag_for(&self, pid: i32) -> Option<&diag::Diag> {
-        let same_ns = self.my_netns.is_some() && self.my_netns == proc::netns(&pid.to_string());
+        let ns = match self.procs.get(&pid) {
+            Some(p) => p.netns,
+            None => proc::netns(&pid.to_string()),
+        };
+        let same_ns = self.my_netns.is_some() && self.my_netns == ns;
         self.diag.as_ref().filter(|_| same_ns)
     }
 

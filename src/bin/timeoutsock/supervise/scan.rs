@@ -19,6 +19,10 @@ pub(super) struct Proc {
     /// between exec and the loader's mapping of the preload).
     pub(super) maps_retries: u8,
     pub(super) pass: u64,
+    /// Its network namespace (inode of /proc/PID/ns/net), read again every
+    /// scan: sock_diag reaches only the sockets of ours, and this is asked
+    /// for every connection checked.
+    pub(super) netns: Option<u64>,
 }
 
 impl Supervisor {
@@ -46,10 +50,12 @@ impl Supervisor {
                     reached: false,
                     maps_retries: 0,
                     pass,
+                    netns: None,
                 });
             }
             let p = self.procs.get_mut(&pid).expect("inserted above");
             p.pass = pass;
+            p.netns = proc::netns(&pid.to_string());
             let exe = proc::exe(pid);
             if exe.map(|e| e.id) != p.exe.map(|e| e.id) {
                 // A new program (exec): judge it afresh.
