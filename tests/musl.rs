@@ -163,6 +163,36 @@ fn the_musl_build_times_out_each_wait_of_a_musl_client() {
     assert!(r.elapsed >= Duration::from_secs(2));
 }
 
+/// musl's select leaves the program's timeval alone (it passes the kernel
+/// a copy); so does the musl build of the library, which glibc's writes the
+/// time not slept into. Differential: with and without the library.
+#[test]
+fn the_musl_build_leaves_selects_timeval_as_musl_does() {
+    let (lib, client) = (s(&musl_lib()), s(&muslclient()));
+    let srv = silent();
+    let port = srv.port.to_string();
+    let env = [("LD_PRELOAD", lib.as_str()), ("TIMEOUTSOCK_SECS", "1")];
+    let with = run(&[&client, &port, "selecttv"], &env, Duration::from_secs(10));
+    let without = run(&[&client, &port, "selecttv"], &[], Duration::from_secs(10));
+    for r in [&with, &without] {
+        assert_eq!(r.code, Some(0), "{} {}", r.stdout, r.stderr);
+        assert!(r.stdout.contains("op=selecttv ret=0 "), "{}", r.stdout);
+    }
+    let tv = |r: &Ran| {
+        r.stdout
+            .lines()
+            .find(|l| l.starts_with("tv="))
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        tv(&without).as_deref(),
+        Some("tv=0.300000"),
+        "{}",
+        without.stdout
+    );
+    assert_eq!(tv(&with), tv(&without), "with the library: {}", with.stdout);
+}
+
 #[test]
 fn the_musl_build_needs_musl_libc_and_stops_a_glibc_program() {
     let lib = musl_lib();

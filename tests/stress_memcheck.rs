@@ -42,12 +42,11 @@ fn memcheck(program: &std::path::Path, args: &[&str], secs: &str) -> Run {
         .env("TIMEOUTSOCK_LOG", "1")
 }
 
-/// No memcheck error (valgrind's lines start with `==PID==`; with -q it
-/// prints only errors), the expected exit status, and the library at work
-/// (a timeout log line).
+/// No memcheck error and no valgrind warning (`valgrind_said`), the
+/// expected exit status, and the library at work (a timeout log line).
 fn assert_clean(o: &Outcome, code: i32) {
     assert!(!o.killed, "still running at the limit\n{o}");
-    let vg: Vec<&str> = o.stderr.lines().filter(|l| l.starts_with("==")).collect();
+    let vg = valgrind_said(&o.stderr);
     assert!(vg.is_empty(), "memcheck reported errors: {vg:#?}\n{o}");
     assert_eq!(
         o.code(),
@@ -122,7 +121,7 @@ fn valgrind_memcheck_clean() {
     )
     .run(LIMIT);
     assert!(!o.killed, "still running at the limit\n{o}");
-    let vg: Vec<&str> = o.stderr.lines().filter(|l| l.starts_with("==")).collect();
+    let vg = valgrind_said(&o.stderr);
     assert!(vg.is_empty(), "memcheck reported errors: {vg:#?}\n{o}");
     assert_eq!(o.code(), Some(0), "exit status (99: memcheck errors)\n{o}");
     let r = line(&o, "result");

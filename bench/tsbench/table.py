@@ -175,12 +175,15 @@ def _evloop_rows():
                 goal_text="≤ +5 %", scale=1e-3, readme=f"{s.what}: time per wait"),
             Row(f"{k}.instr", k, "instr", s.what, "instr/wait"),
         ]
-        # Data is ready at every wait: poll's probe is its only call, epoll
-        # adds none; select's sets are checked first (one call).
-        sel = k == "evloop.select"
-        out.append(Row(f"{k}.syscalls", k, "syscalls", s.what, "syscalls/wait",
-                       goal=1.0 if sel else 0.0, goal_on="added",
-                       goal_text="≤ 1 (the sets' check)" if sel else "0 added",
+        # Data is ready at every wait. epoll adds no call; select's sets
+        # are checked first (one call); a poll array this long (1,010
+        # entries, 8 KiB) is checked by 4 KiB granule (2 or 3 calls: the
+        # zero-timeout probe that is free here would be a second pass of
+        # the kernel over 1,010 sockets whenever the wait blocks).
+        goal, text = {"evloop.select": (1.0, "≤ 1 (the sets' check)"),
+                      "evloop.poll": (3.0, "≤ 3 (the array's check)")}.get(k, (0.0, "0 added"))
+        out.append(Row(f"{k}.syscalls", k, "syscalls", s.what, "syscalls/wait", goal=goal,
+                       goal_on="added", goal_text=text,
                        readme=f"{s.what}: system calls per wait"))
     return out
 
@@ -240,11 +243,11 @@ ROWS = [
         readme="TCP ping-pong: instructions"),
     Row("wait.wall", "wait", "wall", "TCP ping-pong (natural timing)", "µs/round trip",
         scale=1e-3),
-    # A timed poll starts with a zero-timeout probe of the program's array
-    # (the kernel reads it first: EFAULT, not SIGSEGV): one call more when
-    # the wait blocks, none when data is ready (evloop rows). A timed
+    # A timed poll of up to 64 entries starts with a zero-timeout probe of
+    # the program's array (the kernel reads it first: EFAULT, not SIGSEGV):
+    # one call more when the wait blocks, none when data is ready. A timed
     # select asks the kernel whether it can read the sets: one call more,
-    # blocking or not.
+    # blocking or not (and so does a longer poll array, evloop rows).
     Row("wait.poll.syscalls", "wait.poll", "syscalls", "TCP ping-pong: write + waiting poll + "
         "read", "syscalls/round trip", goal=1.0, goal_on="added", goal_text="≤ 1 per wait",
         readme="TCP ping-pong, every poll waits: system calls"),

@@ -45,12 +45,14 @@ const GRANULE: usize = 4096;
 /// the real call (select's sets, epoll_pwait2's timespec): a pointer the
 /// kernel would answer with EFAULT must not become a SIGSEGV in the
 /// library. The kernel is asked, once per 4 KiB granule the objects touch
-/// (usually one for all of them), with a call that reads 8 bytes and has
-/// no effect: `rt_sigprocmask` with an invalid `how` copies the new mask in
-/// first (EFAULT) and then refuses the `how` (EINVAL) before it changes
-/// anything. Every seccomp filter that lets a program run allows it (libc
-/// itself calls it). If the kernel refuses the check itself (ENOSYS, EPERM
-/// under a filter), the answer is yes, as before the check existed.
+/// (usually one for all of them), with a call that reads 4 bytes and has
+/// no effect: `futex(FUTEX_WAIT_PRIVATE)` on the aligned word, with a value
+/// it almost surely does not hold and a zero timeout, answers EFAULT if it
+/// cannot read the word, else EAGAIN (or ETIMEDOUT at once, should the word
+/// hold that value). Every seccomp filter that lets a threaded program run
+/// allows it, and valgrind passes it on without a word. If the kernel
+/// refuses the check itself (ENOSYS, EPERM under a filter), the answer is
+/// yes, as before the check existed.
 #[inline(never)]
 pub fn readable(objs: &[(*const u8, usize)]) -> bool {
     // Granules already checked: at most two per object.
@@ -77,22 +79,27 @@ pub fn readable(objs: &[(*const u8, usize)]) -> bool {
     true
 }
 
-/// One granule's check: 8 bytes at `at` (within one granule, or an
-/// object's first 8 bytes).
+/// One granule's check: the 4-byte word holding the byte at `at` (aligned
+/// down: the same granule).
 fn kernel_reads(at: usize) -> bool {
-    /// Not SIG_BLOCK, SIG_UNBLOCK nor SIG_SETMASK.
-    const NO_HOW: libc::c_long = 0x7ead;
+    /// A value a word of an fd_set or a timespec is unlikely to hold.
+    const UNLIKELY: u32 = 0x7ead_bad1;
+    const ZERO: libc::timespec = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     crate::sys::keeping_errno(|| {
-        // SAFETY: the kernel copies 8 bytes from `at` with its own fault
-        // handling (EFAULT), then returns EINVAL for the `how` before
-        // touching the signal mask; no old mask is asked for.
+        // SAFETY: the kernel reads the aligned word at `at & !3` with its own
+        // fault handling (EFAULT); with the value unequal it returns EAGAIN,
+        // else it waits for the zero timeout: ETIMEDOUT at once. No wake-up
+        // is consumed (FUTEX_WAIT only queues this thread, for no time).
         let r = unsafe {
             libc::syscall(
-                libc::SYS_rt_sigprocmask,
-                NO_HOW,
-                at as *const libc::c_void,
-                core::ptr::null_mut::<libc::c_void>(),
-                8usize,
+                libc::SYS_futex,
+                (at & !3) as *const u32,
+                libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+                UNLIKELY,
+                &ZERO as *const libc::timespec,
             )
         };
         r == 0 || crate::sys::errno() != libc::EFAULT

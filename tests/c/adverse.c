@@ -651,6 +651,14 @@ static void one_call(const char *name, int s, void *bad)
         else if (!strcmp(name, "poll_straddle")) {
             *straddle = pf; /* entry 0 readable (a TCP socket), entry 1 not */
             r = poll(straddle, 2, 500);
+        } else if (!strcmp(name, "poll_big_timed"))
+            r = poll(bad, 100, 500); /* past the probe's 64 entries: checked by granule */
+        else if (!strcmp(name, "poll_big_straddle")) {
+            /* 100 entries, the first 50 readable (entry 0 a TCP socket) */
+            struct pollfd *big = (struct pollfd *)(edge - 50 * sizeof(struct pollfd));
+            for (int k = 0; k < 50; k++)
+                big[k] = (struct pollfd){k == 0 ? s : -1, POLLIN, 0};
+            r = poll(big, 100, 500);
         } else if (!strcmp(name, "poll_readonly"))
             r = poll((struct pollfd *)ro, 1, 500);
         else if (!strcmp(name, "select_timed"))
@@ -744,7 +752,7 @@ static int mode_badptr(void)
     const char *calls[] = {"poll", "select", "readv", "writev", "sendmsg", "recvmsg", "connect",
                            "ppoll_nsec", "ppoll_neg", "pselect_nsec", "pselect_neg", "epoll_pwait2_nsec",
                            "epoll_pwait2_neg", "poll_timed", "ppoll_timed", "poll_straddle",
-                           "poll_readonly", "select_timed", "select_timed_wset", "select_straddle",
+                           "poll_readonly", "poll_big_timed", "poll_big_straddle", "select_timed", "select_timed_wset", "select_straddle",
                            "select_readonly", "pselect_timed", "epoll_pwait2_badts", "epoll_wait_badev",
                            "select_badtv", "ppoll_badts", "pselect_badts"};
     for (size_t i = 0; i < sizeof calls / sizeof *calls; i++)

@@ -1,7 +1,7 @@
 /*
  * muslclient: a small client for the musl tests (tests/musl.rs), built with
  * musl-gcc. It connects to 127.0.0.1:PORT and waits in one call:
- *     muslclient PORT recv|read|poll|select|epoll|connect
+ *     muslclient PORT recv|read|poll|select|selecttv|epoll|connect
  * and prints one line "op=NAME ret=R errno=E elapsed_ms=MS".
  * Exit 0: the call succeeded; 1: it failed; 2: setup error.
  */
@@ -51,6 +51,18 @@ int main(int argc, char **argv) {
         FD_SET(s, &f);
         int n = select(s + 1, &f, NULL, NULL, NULL);
         if (n == 1) n = recv(s, b, sizeof b, 0);
+        return result(op, n, t0);
+    }
+    if (strcmp(op, "selecttv") == 0) {
+        /* A timed select that ends by its own timeout (0.3 s, before T):
+         * musl's select passes the kernel a copy, so the program's timeval
+         * stays as it was. */
+        fd_set f;
+        FD_ZERO(&f);
+        FD_SET(s, &f);
+        struct timeval tv = {0, 300000};
+        int n = select(s + 1, &f, NULL, NULL, &tv);
+        printf("tv=%ld.%06ld\n", (long)tv.tv_sec, (long)tv.tv_usec);
         return result(op, n, t0);
     }
     if (strcmp(op, "epoll") == 0) {

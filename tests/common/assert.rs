@@ -73,3 +73,20 @@ pub fn run_all(runs: &[(Run, Duration)]) -> Vec<Outcome> {
         hs.into_iter().map(|h| h.join().unwrap()).collect()
     })
 }
+
+/// What valgrind said on stderr: its error lines (`==PID==`, with -q only
+/// errors) and its own notes and warnings (`--PID-- ...`, such as a system
+/// call argument it finds odd): a run under valgrind must have neither.
+#[allow(dead_code)]
+pub fn valgrind_said(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|l| {
+            l.starts_with("==")
+                || l.strip_prefix("--").is_some_and(|r| {
+                    let d = r.bytes().take_while(u8::is_ascii_digit).count();
+                    d > 0 && r[d..].starts_with("--")
+                })
+        })
+        .collect()
+}
