@@ -42,17 +42,17 @@ const GRANULE: usize = 4096;
 /// `len >= 8`; null pointers skipped)?
 ///
 /// For the hooks that must read a program's argument themselves before
-/// the real call (select's sets, epoll_pwait2's timespec): a pointer the
-/// kernel would answer with EFAULT must not become a SIGSEGV in the
-/// library. The kernel is asked, once per 4 KiB granule the objects touch
-/// (usually one for all of them), with a call that reads 4 bytes and has
-/// no effect: `futex(FUTEX_WAIT_PRIVATE)` on the aligned word, with a value
-/// it almost surely does not hold and a zero timeout, answers EFAULT if it
-/// cannot read the word, else EAGAIN (or ETIMEDOUT at once, should the word
-/// hold that value). Every seccomp filter that lets a threaded program run
-/// allows it, and valgrind passes it on without a word. If the kernel
-/// refuses the check itself (ENOSYS, EPERM under a filter), the answer is
-/// yes, as before the check existed.
+/// the real call (select's sets, long poll arrays, epoll_pwait2's
+/// timespec): a pointer the kernel would answer with EFAULT must not
+/// become a SIGSEGV in the library. The kernel is asked, once per 4 KiB
+/// granule the objects touch (usually one for all of them), to read one
+/// word of it with a call that has no effect: `futex(FUTEX_CMP_REQUEUE)`
+/// waking and moving no waiter, which reads the word, compares it (EFAULT
+/// if it cannot read it, else EAGAIN, or 0 should it hold the value) and
+/// returns at once, queueing nothing. Every seccomp filter that lets a
+/// threaded program run allows futex, and valgrind passes it on without a
+/// word. If the kernel refuses the check itself (ENOSYS, EPERM under a
+/// filter), the answer is yes, as before the check existed.
 #[inline(never)]
 pub fn readable(objs: &[(*const u8, usize)]) -> bool {
     // Granules already checked: at most two per object.
@@ -65,7 +65,7 @@ pub fn readable(objs: &[(*const u8, usize)]) -> bool {
         while at < end {
             let g = at / GRANULE;
             if !seen[..n].contains(&g) {
-                if !kernel_reads(at) {
+                if !kernel_reads(word_in(start, end, at, (g + 1) * GRANULE)) {
                     return false;
                 }
                 if n < seen.len() {
@@ -79,29 +79,43 @@ pub fn readable(objs: &[(*const u8, usize)]) -> bool {
     true
 }
 
-/// One granule's check: the 4-byte word holding the byte at `at` (aligned
-/// down: the same granule).
+/// The word to read of the object `start..end` in the granule that begins
+/// at `at` (or holds `start`) and ends at `g_end`: the first one at a
+/// multiple of 8 bytes from the object's start, where the fields of its
+/// 8-byte entries begin (a pollfd's fd, an fd_set word, a timespec field:
+/// bytes the program wrote, where a granule's first word could be a
+/// pollfd's revents, which valgrind would report as uninitialised); else
+/// the granule's first word, or the object's aligned down.
+fn word_in(start: usize, end: usize, at: usize, g_end: usize) -> usize {
+    let w = start + (at - start).next_multiple_of(8);
+    if w.is_multiple_of(4) && w + 4 <= end.min(g_end) {
+        w
+    } else {
+        at & !3
+    }
+}
+
+/// One granule's check: the aligned 4-byte word at `at`.
 fn kernel_reads(at: usize) -> bool {
-    /// A value a word of an fd_set or a timespec is unlikely to hold.
+    /// A value the compare is unlikely to match (harmless if it does).
     const UNLIKELY: u32 = 0x7ead_bad1;
-    const ZERO: libc::timespec = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
     crate::sys::keeping_errno(|| {
-        // SAFETY: the kernel reads the aligned word at `at & !3` with its own
-        // fault handling (EFAULT); with the value unequal it returns EAGAIN,
-        // else it waits for the zero timeout: ETIMEDOUT at once. No wake-up
-        // is consumed (FUTEX_WAIT only queues this thread, for no time).
+        // SAFETY: the kernel reads the aligned word at `at` with its own
+        // fault handling (EFAULT), compares it with UNLIKELY (EAGAIN) and,
+        // equal or not, wakes and requeues nobody (0 and 0): nothing is
+        // queued or changed. The fourth argument is a count here, not a
+        // pointer.
         let r = unsafe {
             libc::syscall(
                 libc::SYS_futex,
-                (at & !3) as *const u32,
-                libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+                at as *const u32,
+                libc::FUTEX_CMP_REQUEUE | libc::FUTEX_PRIVATE_FLAG,
+                0,
+                0usize,
+                at as *const u32,
                 UNLIKELY,
-                &ZERO as *const libc::timespec,
             )
         };
-        r == 0 || crate::sys::errno() != libc::EFAULT
+        r >= 0 || crate::sys::errno() != libc::EFAULT
     })
 }
