@@ -13,12 +13,13 @@
 //! entries starts with a zero-timeout real poll of the program's array
 //! (`probe`): it answers EFAULT for a bad array, and its events when some
 //! are ready, which then stand as the first return of the wait (no call
-//! added where data is ready; one where the wait blocks). A longer array
-//! is checked like select's sets (the probe would be a second pass of the
-//! kernel over it whenever the wait blocks). select's sets cannot be probed that
-//! way (the real call overwrites them, and the library needs them after),
-//! so the kernel is asked whether it can read them (`sys::mem::readable`)
-//! before they are copied; if not, the real call alone answers.
+//! added where data is ready; one where the wait blocks). select's sets
+//! cannot be probed that way (the real call overwrites them, and the
+//! library needs them after), so the kernel is asked whether it can read
+//! them (`sys::mem::readable`) before they are copied; if not, the real
+//! call alone answers. A poll array longer than 64 entries is checked the
+//! same way (the probe would be a second pass of the kernel over it
+//! whenever the wait blocks).
 #![allow(clippy::missing_safety_doc)]
 
 use super::fdsets::Sets;
@@ -149,7 +150,7 @@ impl mux::WaitSet for PollSet {
     }
 }
 
-/// What the zero-timeout probe of a timed poll decided.
+/// What the first look at a timed poll's array (`probe`) decided.
 enum Probe {
     /// The probe's answer is the program's: an error (EFAULT for a bad
     /// array, errno set by the real call), or events on an array with no
