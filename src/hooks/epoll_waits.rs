@@ -2,9 +2,10 @@
 //! straight through (a tail call) when the library is off, when the wait is
 //! a zero-timeout probe, or when the set has no member that may be a TCP
 //! socket (epoll_pwait2 also when the kernel could not read its timespec:
-//! its EFAULT); the events array is only ever written by the kernel; otherwise `mux::run_epoll` makes the real call with the set's
-//! earliest deadline applied. The program's timeout and signal mask are
-//! kept, as in `waits`.
+//! its EFAULT); otherwise `mux::run_epoll` makes the real call with the
+//! set's earliest deadline applied. The program's timeout and signal mask
+//! are kept, as in `waits`. The events array is only ever written by the
+//! kernel.
 #![allow(clippy::missing_safety_doc)]
 
 use super::waits::is_zero;

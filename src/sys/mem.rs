@@ -55,7 +55,8 @@ const GRANULE: usize = 4096;
 /// filter), the answer is yes, as before the check existed.
 #[inline(never)]
 pub fn readable(objs: &[(*const u8, usize)]) -> bool {
-    // Granules already checked: at most two per object.
+    // Granules already checked, across objects (a set or a timespec
+    // touches at most two; one object's granules come in order, once each).
     let mut seen = [usize::MAX; 6];
     let mut n = 0;
     for &(p, len) in objs.iter().filter(|o| !o.0.is_null()) {
