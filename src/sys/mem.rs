@@ -50,9 +50,10 @@ const GRANULE: usize = 4096;
 /// waking and moving no waiter, which reads the word, compares it (EFAULT
 /// if it cannot read it, else EAGAIN, or 0 should it hold the value) and
 /// returns at once, queueing nothing. Every seccomp filter that lets a
-/// threaded program run allows futex, and valgrind passes it on without a
-/// word. If the kernel refuses the check itself (ENOSYS, EPERM under a
-/// filter), the answer is yes, as before the check existed.
+/// threaded program run allows futex (one that filters it by operation may
+/// not allow this one), and valgrind passes it on without a word. If the
+/// kernel refuses the check itself (ENOSYS, EPERM under a filter), the
+/// answer is yes, as before the check existed.
 #[inline(never)]
 pub fn readable(objs: &[(*const u8, usize)]) -> bool {
     // Granules already checked, across objects (a set or a timespec
