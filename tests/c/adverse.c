@@ -680,10 +680,32 @@ static void one_call(const char *name, int s, void *bad)
         else if (!strcmp(name, "select_timed_wset"))
             r = select(s + 1, &rs, bad, NULL, &tvhalf);
         else if (!strcmp(name, "select_straddle")) {
-            /* nfds 128: two words, the first readable (holding s), the second not */
+            /* nfds 128: two words, the first readable (holding s), the second
+             * not. The kernel reads min(nfds, its fd table's size) bits, and
+             * a forked child's table is sized by the parent's highest open
+             * fd (64 when all are below 64): grow it to 256 so that the
+             * kernel reads both words. */
+            close(dup2(s, 200));
             memset(wstraddle, 0, 8);
             FD_SET(s, wstraddle);
             r = select(128, wstraddle, NULL, NULL, &tvhalf);
+        } else if (!strcmp(name, "select_past_table")) {
+            /* The same sets with a table of 64 (a grandchild forked with no
+             * fd >= 64): the kernel reads one word, and times out */
+            close_range(64, ~0U, 0);
+            pid_t g = fork();
+            if (g == 0) {
+                memset(wstraddle, 0, 8);
+                FD_SET(s, wstraddle);
+                r = select(128, wstraddle, NULL, NULL, &tvhalf);
+                int e = r < 0 ? errno : 0;
+                printf("call=%s ret=%ld errno=%s elapsed_ms=%.0f\n", name, r, ename(e), now_ms() - st);
+                fflush(stdout);
+                _exit(0);
+            }
+            int gst;
+            waitpid(g, &gst, 0);
+            _exit(WIFSIGNALED(gst) ? 128 + WTERMSIG(gst) : 0);
         } else if (!strcmp(name, "select_readonly"))
             r = select(s + 1, (fd_set *)(ro + 64), NULL, NULL, &tvhalf);
         else if (!strcmp(name, "pselect_timed"))
@@ -766,7 +788,7 @@ static int mode_badptr(void)
     const char *calls[] = {"poll", "select", "readv", "writev", "sendmsg", "recvmsg", "connect",
                            "ppoll_nsec", "ppoll_neg", "pselect_nsec", "pselect_neg", "epoll_pwait2_nsec",
                            "epoll_pwait2_neg", "poll_timed", "ppoll_timed", "poll_straddle",
-                           "poll_readonly", "poll_big_timed", "poll_big_straddle", "select_timed", "select_timed_wset", "select_straddle",
+                           "poll_readonly", "poll_big_timed", "poll_big_straddle", "select_timed", "select_timed_wset", "select_straddle", "select_past_table",
                            "select_readonly", "pselect_timed", "epoll_pwait2_badts", "epoll_wait_badev",
                            "select_badtv", "ppoll_badts", "pselect_badts"};
     for (size_t i = 0; i < sizeof calls / sizeof *calls; i++)
