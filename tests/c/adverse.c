@@ -637,6 +637,15 @@ static int mode_log_fd2(const char *sink_port)
  * a read-only page holding a valid pollfd and set (`ro`). */
 static char *edge, *ro;
 
+/* One call's line (its errno read first), then the end of the child. */
+static void report_exit(const char *name, long r, double st)
+{
+    int e = r < 0 ? errno : 0;
+    printf("call=%s ret=%ld errno=%s elapsed_ms=%.0f\n", name, r, ename(e), now_ms() - st);
+    fflush(stdout);
+    _exit(0);
+}
+
 static void one_call(const char *name, int s, void *bad)
 {
     fflush(stdout);
@@ -697,11 +706,7 @@ static void one_call(const char *name, int s, void *bad)
             if (g == 0) {
                 memset(wstraddle, 0, 8);
                 FD_SET(s, wstraddle);
-                r = select(128, wstraddle, NULL, NULL, &tvhalf);
-                int e = r < 0 ? errno : 0;
-                printf("call=%s ret=%ld errno=%s elapsed_ms=%.0f\n", name, r, ename(e), now_ms() - st);
-                fflush(stdout);
-                _exit(0);
+                report_exit(name, select(128, wstraddle, NULL, NULL, &tvhalf), st);
             }
             int gst;
             waitpid(g, &gst, 0);
@@ -758,10 +763,7 @@ static void one_call(const char *name, int s, void *bad)
             epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev);
             r = epoll_pwait2(ep, &out, 1, strstr(name, "neg") ? &neg : &inval, NULL);
         }
-        int e = r < 0 ? errno : 0;
-        printf("call=%s ret=%ld errno=%s elapsed_ms=%.0f\n", name, r, ename(e), now_ms() - st);
-        fflush(stdout);
-        _exit(0);
+        report_exit(name, r, st);
     }
     int st;
     waitpid(c, &st, 0);
